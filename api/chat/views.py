@@ -1,0 +1,90 @@
+"""``POST /v1/chat/completions``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from api import sse
+from api.chat.schemas import ChatCompletionPostSchema
+from api.context import owner, platform
+from api.validation import json_body, load
+from inference_platform import ids, realtime
+from inference_platform.errors import PlatformError
+from inference_platform.generation import CHAT
+from inference_platform.openai import chat as objects
+from inference_platform.openai.common import chat_usage
+from inference_platform.tiers import reported_tier, tier_for
+
+bp = Blueprint("chat", __name__, url_prefix="/v1")
+_schema = ChatCompletionPostSchema()
+
+
+@bp.post("/chat/completions")
+def create() -> Response:
+    """Create a chat completion, streamed or whole."""
+    body = load(_schema, json_body())
+    label = reported_tier(body.get("service_tier"))
+    job = realtime.submit(
+        platform(),
+        owner=owner(),
+        endpoint=CHAT,
+        body=body,
+        id_prefix=ids.CHAT,
+        service_tier=label,
+        tier=tier_for(body.get("service_tier")),
+    )
+    if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        events = realtime.follow_started(platform(), job)
+        return sse.stream(
+            _chunks(job, events, body["n"], include_usage),
+            on_close=lambda: realtime.cancel(platform(), job),
+        )
+    result = realtime.collect(platform(), job, body["n"])
+    return jsonify(
+        objects.completion(
+            id=job.id,
+            created=job.created,
+            model=job.model,
+            choices=list(zip(result.texts, result.finish, strict=True)),
+            prompt_tokens=result.usage.get("prompt_tokens", 0),
+            completion_tokens=result.usage.get("completion_tokens", 0),
+            service_tier=label,
+        )
+    )
+
+
+def _chunks(
+    job: realtime.Submitted, events: Iterator[dict[str, Any]], n: int, include_usage: bool
+) -> Iterator[str]:
+    def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
+        return sse.data(
+            objects.chunk(
+                id=job.id, created=job.created, model=job.model, service_tier=job.service_tier,
+                choices=choices, include_usage=include_usage, usage=usage,
+            )
+        )
+
+    yield chunk([objects.delta_choice(i, {"role": "assistant", "content": ""}) for i in range(n)])
+    try:
+        yield from _relay(events, chunk, include_usage)
+    except PlatformError as err:
+        # Headers are gone; the SDK raises APIError on an event carrying "error".
+        yield sse.data(err.envelope())
+        return
+    yield sse.DONE
+
+
+def _relay(events: Iterator[dict[str, Any]], chunk: Any, include_usage: bool) -> Iterator[str]:
+    for event in events:
+        kind = event["t"]
+        if kind == "delta":
+            yield chunk([objects.delta_choice(event["i"], {"content": event["x"]})])
+        elif kind == "choice_end":
+            yield chunk([objects.delta_choice(event["i"], {}, event["finish_reason"])])
+        elif kind == "end" and include_usage:
+            u = event["usage"]
+            yield chunk([], chat_usage(u["prompt_tokens"], u["completion_tokens"]))

@@ -1,0 +1,87 @@
+"""``POST /v1/completions``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, jsonify
+
+from api import sse
+from api.completions.schemas import CompletionPostSchema
+from api.context import owner, platform
+from api.validation import json_body, load
+from inference_platform import ids, realtime
+from inference_platform.errors import PlatformError
+from inference_platform.generation import COMPLETIONS
+from inference_platform.openai import completions as objects
+from inference_platform.tiers import reported_tier, tier_for
+
+bp = Blueprint("completions", __name__, url_prefix="/v1")
+_schema = CompletionPostSchema()
+
+
+def _n_choices(body: dict) -> int:
+    prompts = 1 if isinstance(body["prompt"], str) else len(body["prompt"])
+    return prompts * int(body["n"])
+
+
+@bp.post("/completions")
+def create() -> Response:
+    """Create a text completion, streamed or whole."""
+    body = load(_schema, json_body())
+    label = reported_tier(body.get("service_tier"))
+    job = realtime.submit(
+        platform(), owner=owner(), endpoint=COMPLETIONS, body=body, id_prefix=ids.COMPLETION,
+        service_tier=label, tier=tier_for(body.get("service_tier")),
+    )
+    n = _n_choices(body)
+    if body.get("stream"):
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        events = realtime.follow_started(platform(), job)
+        return sse.stream(
+            _chunks(job, events, include_usage), on_close=lambda: realtime.cancel(platform(), job)
+        )
+    result = realtime.collect(platform(), job, n)
+    texts = result.texts
+    if body.get("echo"):
+        prompts = [body["prompt"]] if isinstance(body["prompt"], str) else body["prompt"]
+        texts = [prompts[i // int(body["n"])] + t for i, t in enumerate(texts)]
+    return jsonify(
+        objects.completion(
+            id=job.id, created=job.created, model=job.model,
+            choices=list(zip(texts, result.finish, strict=True)),
+            prompt_tokens=result.usage.get("prompt_tokens", 0),
+            completion_tokens=result.usage.get("completion_tokens", 0),
+            service_tier=label,
+        )
+    )
+
+
+def _chunks(job: realtime.Submitted, events: Iterator[dict], include_usage: bool) -> Iterator[str]:
+    def chunk(index: int, text: str, finish: str | None) -> str:
+        payload = objects.completion(
+            id=job.id, created=job.created, model=job.model,
+            choices=[(text, finish)], prompt_tokens=None, completion_tokens=None,
+        )
+        payload["choices"][0]["index"] = index
+        if include_usage:
+            payload["usage"] = None
+        return sse.data(payload)
+
+    try:
+        for event in events:
+            if event["t"] == "delta":
+                yield chunk(event["i"], event["x"], None)
+            elif event["t"] == "choice_end":
+                yield chunk(event["i"], "", event["finish_reason"])
+            elif event["t"] == "end" and include_usage:
+                u = event["usage"]
+                final = objects.completion(
+                    id=job.id, created=job.created, model=job.model, choices=[],
+                    prompt_tokens=u["prompt_tokens"], completion_tokens=u["completion_tokens"],
+                )
+                yield sse.data(final)
+    except PlatformError as err:
+        yield sse.data(err.envelope())
+        return
+    yield sse.DONE

@@ -1,0 +1,16 @@
+"""Request-scoped accessors for views."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+
+from inference_platform.platform import Platform
+
+
+def platform() -> Platform:
+    return current_app.extensions["platform"]  # type: ignore[no-any-return]
+
+
+def owner() -> str:
+    """The tenant of the API key that made this request."""
+    return g.owner  # type: ignore[no-any-return]

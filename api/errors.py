@@ -1,0 +1,56 @@
+"""Every error leaves as the OpenAI error envelope, never as an HTML page."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from inference_platform.errors import PlatformError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    404: ("Unknown request URL. Check the path and method.", "unknown_url"),
+    405: ("Method not allowed for this URL.", "method_not_allowed"),
+    413: ("The request body is too large.", "request_too_large"),
+}
+
+
+def error_response(err: PlatformError) -> Response:
+    response = jsonify(err.envelope())
+    response.status_code = err.status
+    for key, value in err.headers.items():
+        response.headers[key] = value
+    return response
+
+
+def _platform_error(err: PlatformError) -> Response:
+    return error_response(err)
+
+
+def _http_error(exc: HTTPException) -> Response:
+    status = exc.code or 500
+    message, code = _HTTP_CODES.get(status, (exc.description or exc.name, None))
+    return error_response(PlatformError(status, message, code=code))
+
+
+def _unexpected(exc: Exception) -> Response:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from sqlalchemy.exc import OperationalError
+
+    if isinstance(exc, OperationalError | RedisConnectionError):
+        log.warning("backing service unavailable: %s", exc)
+        return error_response(
+            PlatformError(503, "A backing service is unavailable; try again shortly.",
+                          code="service_unavailable", headers={"Retry-After": "5"})
+        )
+    log.exception("unhandled error")
+    return error_response(PlatformError(500, "The server had an error processing your request."))
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(PlatformError, _platform_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,105 @@
+"""The model catalog: the one place that declares which models are served, and how.
+
+``INFERENCE_MODELS`` holds a JSON list (inline or in a file)::
+
+    [{"name": "llama-8b", "engine": "vllm", "path": "/models/Llama-3.1-8B-Instruct",
+      "engine_args": {"max_model_len": 8192}, "tiers": ["realtime", "flex", "batch"],
+      "tariffs": {"realtime": [0.2, 0.6], "flex": [0.1, 0.3], "batch": [0.05, 0.15]},
+      "created": 1732000000, "owned_by": "me"}]
+
+``tariffs`` are USD per million input and output tokens, per tier.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inference_platform.settings import Settings
+
+TIERS = ("realtime", "flex", "batch")
+ENGINES = ("transformers", "simulated", "vllm")
+DEMO_MODEL = "demo-tiny"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    engine: str
+    path: str | None = None
+    engine_args: dict[str, Any] = field(default_factory=dict)
+    tiers: tuple[str, ...] = TIERS
+    tariffs: dict[str, tuple[float, float]] = field(default_factory=dict)
+    created: int = 1767225600
+    owned_by: str = "inference-platform"
+
+    def serves(self, tier: str) -> bool:
+        return tier in self.tiers
+
+
+class Catalog:
+    """Models by name, in declaration order."""
+
+    def __init__(self, specs: list[ModelSpec]) -> None:
+        names = [s.name for s in specs]
+        dupes = {n for n in names if names.count(n) > 1}
+        if dupes:
+            raise ValueError(f"model catalog names must be unique; repeated: {sorted(dupes)}")
+        self._specs = {s.name: s for s in specs}
+
+    def get(self, name: str) -> ModelSpec | None:
+        return self._specs.get(name)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._specs.values())
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+
+def demo_model_path(settings: Settings) -> Path:
+    return settings.var_path / "models" / DEMO_MODEL
+
+
+def load_catalog(settings: Settings) -> Catalog:
+    """Parse ``settings.models``; with nothing configured, serve the demo model."""
+    raw = settings.models.strip()
+    if not raw:
+        return Catalog(
+            [ModelSpec(name=DEMO_MODEL, engine="transformers", path=str(demo_model_path(settings)))]
+        )
+    text = raw if raw.startswith("[") else Path(raw).read_text()
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"INFERENCE_MODELS is not valid JSON: {exc}") from None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError("INFERENCE_MODELS must be a non-empty JSON list of models")
+    return Catalog([_spec(e) for e in entries])
+
+
+def _spec(entry: dict[str, Any]) -> ModelSpec:
+    if not isinstance(entry, dict) or "name" not in entry or "engine" not in entry:
+        raise ValueError(f"each model needs at least 'name' and 'engine': {entry!r}")
+    if entry["engine"] not in ENGINES:
+        raise ValueError(f"model {entry['name']!r}: engine must be one of {ENGINES}")
+    tiers = tuple(entry.get("tiers", TIERS))
+    unknown = set(tiers) - set(TIERS)
+    if unknown:
+        raise ValueError(f"model {entry['name']!r}: unknown tiers {sorted(unknown)}")
+    tariffs = {k: (float(v[0]), float(v[1])) for k, v in entry.get("tariffs", {}).items()}
+    return ModelSpec(
+        name=str(entry["name"]),
+        engine=str(entry["engine"]),
+        path=entry.get("path"),
+        engine_args=dict(entry.get("engine_args", {})),
+        tiers=tiers,
+        tariffs=tariffs,
+        created=int(entry.get("created", 1767225600)),
+        owned_by=str(entry.get("owned_by", "inference-platform")),
+    )

@@ -1,0 +1,93 @@
+"""The Celery app, its queues and reliability settings, shared by the API and the workers.
+
+Queues are named ``<tier>.<model>`` (``realtime.demo-tiny``, ``flex.demo-tiny``,
+``batch.demo-tiny``) so a worker hosting one model's engine only receives that model's work,
+plus ``control`` for CPU-only housekeeping. The API enqueues by task name and never imports
+``workers``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery
+from kombu import Queue
+
+from inference_platform.catalog import TIERS, Catalog
+from inference_platform.settings import Settings
+
+CONTROL_QUEUE = "control"
+
+# Task names: the contract between the API / control role and the GPU workers.
+TASK_REALTIME = "realtime.generate"
+TASK_FLEX = "flex.run"
+TASK_BATCH_CHUNK = "batch.run_chunk"
+TASK_SWEEP = "control.sweep"
+TASK_VALIDATE_BATCH = "control.validate_batch"
+TASK_DISPATCH_BATCHES = "control.dispatch_batches"
+
+# Longest any task may run. Kombu's Redis transport re-delivers an unacked message once the
+# visibility timeout passes, whether or not its worker is alive, so the hard limit must stay
+# below it; orphans are recovered much sooner by the sweeper's leases.
+HARD_TIME_LIMIT = 3 * 3600
+VISIBILITY_TIMEOUT = 4 * 3600
+
+
+def queue_name(tier: str, model: str) -> str:
+    return f"{tier}.{model}"
+
+
+def make_celery(
+    settings: Settings, catalog: Catalog, *, name: str = "inference_platform"
+) -> Celery:
+    """Build the Celery app; nothing connects until a task is sent or a worker starts."""
+    app = Celery(name, set_as_current=False)
+    queues = [Queue(CONTROL_QUEUE)]
+    for spec in catalog:
+        queues += [Queue(queue_name(tier, spec.name)) for tier in TIERS if spec.serves(tier)]
+    transport = {
+        "visibility_timeout": VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": 3,
+        # Emulated priorities (separate lists per step); batch chunks use them so 1 h
+        # windows and near deadlines are taken first.
+        "queue_order_strategy": "priority",
+        "priority_steps": list(range(10)),
+    }
+    app.conf.update(
+        broker_url=settings.redis_url,
+        broker_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        visibility_timeout=VISIBILITY_TIMEOUT,
+        # JSON only: pickle would let anyone who can write to the broker run code.
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        # Job state lives in Postgres and the event channel, never in Celery's backend.
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=HARD_TIME_LIMIT,
+        task_soft_time_limit=HARD_TIME_LIMIT - 300,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_queues=queues,
+        task_default_queue=CONTROL_QUEUE,
+        task_routes={"control.*": {"queue": CONTROL_QUEUE}},
+        task_default_priority=5,
+        worker_hijack_root_logger=False,
+        broker_pool_limit=64,
+        beat_schedule={
+            "sweep": {
+                "task": TASK_SWEEP,
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+                "options": {"expires": settings.sweep_interval_seconds * 2},
+            },
+            "dispatch-batches": {
+                "task": TASK_DISPATCH_BATCHES,
+                "schedule": timedelta(seconds=1),
+                "options": {"expires": 5},
+            },
+        },
+    )
+    return app

@@ -1,0 +1,3 @@
+from inference_platform.cli import main
+
+main()

@@ -1,0 +1,185 @@
+"""SQLAlchemy models: the source of truth for every object a client was given an id for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class ApiKey(Base):
+    """An API key; only its SHA-256 is stored. ``tenant`` owns every object made with it."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    # First characters of the key, for listing ("sk-ab12…"); never enough to use it.
+    hint: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Request(Base):
+    """One piece of inference work, any tier: a background/flex response, a batch line, or a
+    realtime request recorded after the fact.
+
+    Status moves queued -> in_progress -> completed | incomplete | failed | cancelled | expired.
+    Completion is a conditional update on (status, attempt) so a redelivered task never
+    writes twice.
+    """
+
+    __tablename__ = "requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    tier: Mapped[str] = mapped_column(String(16), nullable=False)
+    endpoint: Mapped[str] = mapped_column(String(40), nullable=False)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="queued")
+    body: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # What the endpoint returns: a Response object, a chat completion, ...
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # HTTP status the request ended with (batch lines report it per line).
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When a Celery message for this work was last published (the sweeper re-publishes).
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    background: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    stream: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    store: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    previous_response_id: Mapped[str | None] = mapped_column(String(64))
+    batch_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("batches.id", ondelete="CASCADE")
+    )
+    custom_id: Mapped[str | None] = mapped_column(String(64))
+    line_no: Mapped[int | None] = mapped_column(Integer)
+    chunk_no: Mapped[int | None] = mapped_column(Integer)
+    # Order in which results were produced; output files list lines in this order.
+    result_seq: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_requests_owner_created", "owner", "created_at"),
+        Index("ix_requests_status_tier", "status", "tier"),
+        Index("ix_requests_batch_chunk", "batch_id", "chunk_no"),
+        Index("ix_requests_batch_result", "batch_id", "result_seq"),
+    )
+
+
+class UsageRecord(Base):
+    """Tokens billed for one request, written once (unique request_id) with its tier."""
+
+    __tablename__ = "usage_records"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    model: Mapped[str] = mapped_column(String(200), nullable=False)
+    tier: Mapped[str] = mapped_column(String(16), nullable=False)
+    endpoint: Mapped[str] = mapped_column(String(40), nullable=False)
+    batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_at: Mapped[datetime] = _now()
+
+
+class File(Base):
+    """An uploaded file (content in ``file_chunks``) or a batch's output/error file, whose
+    lines are read live from the batch's request rows."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    filename: Mapped[str] = mapped_column(String(512), nullable=False)
+    purpose: Mapped[str] = mapped_column(String(32), nullable=False)
+    bytes: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="processed")
+    # "upload" | "output" | "error"
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="upload")
+    batch_id: Mapped[str | None] = mapped_column(String(64))
+    line_count: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_files_owner_created", "owner", "created_at"),)
+
+
+class FileChunk(Base):
+    """Raw bytes of an uploaded file in order; every API host reads the same rows."""
+
+    __tablename__ = "file_chunks"
+
+    file_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    endpoint: Mapped[str] = mapped_column(String(40), nullable=False)
+    input_file_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    completion_window: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="validating")
+    model: Mapped[str | None] = mapped_column(String(200))
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    errors: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    output_file_id: Mapped[str | None] = mapped_column(String(64))
+    error_file_id: Mapped[str | None] = mapped_column(String(64))
+    total: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=2)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    in_progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finalizing_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelling_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_batches_owner_created", "owner", "created_at"),
+        Index("ix_batches_status", "status"),
+    )
+
+
+# Cross-tier "what was produced, in what order": Postgres sequence used for result_seq.
+RESULT_SEQ = "request_result_seq"

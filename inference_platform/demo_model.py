@@ -1,0 +1,222 @@
+"""A tiny, randomly initialised Llama-style model with a freshly trained BPE tokenizer.
+
+It lets the whole stack (transformers engine, vLLM, the API, tests) run fully offline in a few
+seconds. The weights are random, so the output is a stream of random words: that is expected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# A file written last inside the build directory: its presence means the build is complete.
+_MARKER = ".demo_model_complete"
+
+BOS_TOKEN = "<s>"
+EOS_TOKEN = "</s>"
+PAD_TOKEN = "<pad>"
+ROLES = ("system", "developer", "user", "assistant")
+ROLE_TOKENS = tuple(f"<|{role}|>" for role in ROLES)
+
+VOCAB_SIZE = 1536
+CORPUS_SENTENCES = 4000
+WORD_LOGIT_SCALE = 20.0
+
+# ChatML-like: each turn is "<|role|>\ncontent</s>\n"; the generation prompt opens an assistant
+# turn so the model's EOS (</s>) also ends the assistant's answer.
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] not in ['system', 'developer', 'user', 'assistant'] %}"
+    "{{ raise_exception('Unsupported chat role: ' + message['role']) }}"
+    "{% endif %}"
+    "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+
+# Common English words; sentences are random walks over them so BPE learns word-like tokens.
+_WORDS = """
+the be to of and a in that have it for not on with he as you do at this but his by from they we
+say her she or an will my one all would there their what so up out if about who get which go me
+when make can like time no just him know take people into year your good some could them see
+other than then now look only come its over think also back after use two how our work first
+well way even new want because any these give day most us is are was were been has had said
+made went took came saw knew thought told asked found gave used tried called kept left felt
+model token batch queue server request answer stream engine worker system prompt message text
+word sentence story book letter number page line list table chart file folder window screen
+house room door garden tree flower river lake sea mountain road city town street market shop
+school teacher student class lesson friend family mother father child brother sister dog cat
+bird fish horse morning evening night week month summer winter spring autumn rain snow wind
+sun moon star light dark water fire earth air food bread apple orange coffee tea milk music
+song voice sound colour red green blue yellow white black small large long short fast slow
+quick quiet loud bright happy sad early late young old great little right wrong true false
+open close begin end start stop read write send find keep move watch count love need follow
+share check learn bring help show play run walk talk sing build carry hold turn change grow
+simple clear careful gentle strong warm cold soft hard heavy easy ready busy free full empty
+always never often sometimes usually again together already almost soon later today tomorrow
+yesterday here everywhere nothing something everything someone question idea reason problem
+""".split()
+
+_EXTRA = (
+    "Hello, world!", "How are you?", "I am fine, thank you.", "What time is it?",
+    "Please explain it step by step.", "The answer is 42.", "Numbers: 0 1 2 3 4 5 6 7 8 9.",
+    "Is it raining? Yes, it is.", "Write a short poem about the sea.", "Thanks a lot!",
+)
+
+
+def _corpus(seed: int) -> list[str]:
+    """English-like sentences: enough structure for BPE to learn real-looking subwords."""
+    rng = random.Random(seed)
+    lines = list(_EXTRA) + [f"{role}: {rng.choice(_EXTRA)}" for role in ROLES]
+    for _ in range(CORPUS_SENTENCES):
+        words = rng.choices(_WORDS, k=rng.randint(4, 14))
+        sentence = " ".join(words)
+        lines.append(sentence[0].upper() + sentence[1:] + rng.choice(".!?,;:"))
+    return lines
+
+
+def _train_tokenizer(seed: int) -> Any:
+    """Train a byte-level BPE (any text encodes) and wrap it as a transformers tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, *ROLE_TOKENS]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB_SIZE,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(seed), trainer=trainer)
+    # Plain prompts get a BOS like Llama tokenizers; the chat template writes its own BOS and
+    # engines skip the automatic one when the text already starts with it.
+    bos_id = tok.token_to_id(BOS_TOKEN)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS_TOKEN} $A",
+        pair=f"{BOS_TOKEN} $A {BOS_TOKEN} $B",
+        special_tokens=[(BOS_TOKEN, bos_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        pad_token=PAD_TOKEN,
+        padding_side="left",
+        model_max_length=2048,
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def _build_model(tokenizer: Any, seed: int) -> Any:
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        # head_dim 32: the smallest size every vLLM attention backend supports.
+        head_dim=32,
+        max_position_embeddings=2048,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    # fork_rng keeps the caller's global RNG untouched while making the weights reproducible.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    _favour_words(model, tokenizer)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return model.eval()
+
+
+def _favour_words(model: Any, tokenizer: Any) -> None:
+    """Scale up the output rows of space-prefixed word tokens.
+
+    With plain random weights every token (stray bytes, half UTF-8 sequences, control chars) is
+    about equally likely and the output looks like line noise. Larger rows give those word
+    tokens much larger logits, so samples read as random words instead.
+    """
+    import torch
+
+    word_ids = [
+        idx
+        for token, idx in tokenizer.get_vocab().items()
+        if token.startswith("\u0120") and token[1:].isascii() and token[1:].isalpha()
+    ]
+    with torch.no_grad():
+        model.lm_head.weight[word_ids] *= WORD_LOGIT_SCALE
+
+
+def _make_portable(tokenizer_dir: Path) -> None:
+    """Name the generic fast tokenizer class so transformers 4.x and 5.x both load it."""
+    config_path = tokenizer_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def is_demo_model(path: str | Path) -> bool:
+    """True when ``path`` holds a completely built demo model."""
+    return (Path(path) / _MARKER).is_file()
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Atomically move the finished build into place; losing a race to another builder is fine."""
+    if target.is_dir() and not any(target.iterdir()):
+        # An empty directory (e.g. created by a caller) is just a placeholder; replace it.
+        try:
+            target.rmdir()
+        except OSError:
+            pass
+    try:
+        os.rename(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not is_demo_model(target):
+            raise
+
+
+def build_demo_model(path: str | Path, *, seed: int = 0) -> Path:
+    """Build the demo model at ``path`` (if not already there) and return the path.
+
+    Safe to call from several processes at once: each builds in a private temp directory next
+    to ``path`` and renames it into place, so readers never see a half-written model.
+    """
+    target = Path(path).expanduser().resolve()
+    if is_demo_model(target):
+        return target
+    if target.exists() and not (target.is_dir() and not any(target.iterdir())):
+        raise FileExistsError(f"{target} exists and is not a demo model; refusing to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
+    try:
+        tokenizer = _train_tokenizer(seed)
+        model = _build_model(tokenizer, seed)
+        tokenizer.save_pretrained(tmp)
+        _make_portable(tmp)
+        model.save_pretrained(tmp)
+        (tmp / _MARKER).write_text(f"seed={seed}\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _publish(tmp, target)
+    return target

@@ -1,0 +1,127 @@
+"""The engine contract every implementation (transformers, simulated, vllm) fulfils.
+
+An engine lives on ONE long-lived asyncio event loop inside a worker process. Callers submit
+many ``generate`` coroutines concurrently so the engine's own batching does the work.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class EngineError(Exception):
+    """A request the engine cannot serve; carries an HTTP status and OpenAI error code."""
+
+    status_code = 500
+    code = "server_error"
+    param: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if param is not None:
+            self.param = param
+
+
+class ContextLengthError(EngineError):
+    """Prompt plus requested output does not fit the model's context window."""
+
+    status_code = 400
+    code = "context_length_exceeded"
+    param = "messages"
+
+
+class EngineAborted(EngineError):
+    """The request was aborted (cancelled) while generating."""
+
+    status_code = 499
+    code = "cancelled"
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings after API validation; ``n`` is fanned out by the caller."""
+
+    max_tokens: int = 16
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    # Ignore EOS: benchmarks and load tests want exactly ``max_tokens`` tokens.
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One sequence to generate. ``prompt`` is already rendered text (chat template applied)."""
+
+    request_id: str
+    prompt: str
+    params: SamplingParams = field(default_factory=SamplingParams)
+    # Lower value is served first (vLLM's convention): 0 realtime, 1 flex, 2 batch.
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of output. The last delta of a request has ``finish_reason`` set.
+
+    ``prompt_tokens`` and ``completion_tokens`` are running totals so the final delta carries
+    the usage of the whole request.
+    """
+
+    text: str
+    finish_reason: str | None = None  # "stop" | "length"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+class Engine(abc.ABC):
+    """One model loaded once per worker process."""
+
+    #: Engine kind as named in the model catalog.
+    kind: str = "base"
+    #: True when the output is not produced by a real model (load tests only).
+    simulated: bool = False
+
+    def __init__(self, model_name: str, path: str | None, engine_args: dict[str, Any]) -> None:
+        self.model_name = model_name
+        self.path = path
+        self.engine_args = dict(engine_args)
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Load weights and warm up; called once on the engine's event loop."""
+
+    async def stop(self) -> None:
+        """Release resources; called once at worker shutdown."""
+        return None
+
+    @abc.abstractmethod
+    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
+        """Turn OpenAI-style ``[{role, content}]`` messages (content already plain text) into a
+        prompt string, using the model's chat template."""
+
+    @abc.abstractmethod
+    def count_tokens(self, text: str) -> int:
+        """Number of prompt tokens ``text`` encodes to."""
+
+    @property
+    @abc.abstractmethod
+    def max_model_len(self) -> int:
+        """Context window in tokens (prompt + output)."""
+
+    @abc.abstractmethod
+    def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        """Yield deltas as tokens are produced; the final one has ``finish_reason``.
+
+        Raises ``ContextLengthError`` before yielding when the prompt does not fit, and
+        ``EngineAborted`` when ``abort`` is called for this request mid-generation.
+        """
+
+    @abc.abstractmethod
+    async def abort(self, request_id: str) -> None:
+        """Stop a running or waiting request and free its slot. Unknown ids are ignored."""

@@ -1,0 +1,256 @@
+"""Turn an endpoint's request body into engine work, run it, and collect the result.
+
+Shared by every tier: realtime tasks publish deltas as they come, flex and batch tasks keep
+only the final result. Bodies arrive here already validated by the API's schemas.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference_platform.engines.base import (
+    ContextLengthError,
+    Delta,
+    EngineError,
+    GenerationRequest,
+    SamplingParams,
+)
+from inference_platform.engines.host import EngineHost
+from inference_platform.events import EventChannel
+
+CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
+RESPONSES = "/v1/responses"
+ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES)
+
+# vLLM's convention: lower is served first.
+TIER_PRIORITY = {"realtime": 0, "flex": 1, "batch": 2}
+
+
+@dataclass
+class Choice:
+    text: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class GenerationResult:
+    choices: list[Choice] = field(default_factory=list)
+    # Choices generated from the same prompt share its tokens: count each prompt once.
+    prompt_of_choice: list[int] = field(default_factory=list)
+
+    @property
+    def prompt_tokens(self) -> int:
+        seen: dict[int, int] = {}
+        for choice, prompt in zip(self.choices, self.prompt_of_choice, strict=True):
+            seen[prompt] = max(seen.get(prompt, 0), choice.prompt_tokens)
+        return sum(seen.values())
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(c.completion_tokens for c in self.choices)
+
+    def usage(self) -> dict[str, int]:
+        p, c = self.prompt_tokens, self.completion_tokens
+        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+def content_text(content: Any) -> str:
+    """Plain text of a message ``content``: a string, or a list of text parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        if isinstance(part, str):
+            parts.append(part)
+        elif isinstance(part, dict) and "text" in part:
+            parts.append(str(part["text"]))
+    return "".join(parts)
+
+
+def chat_messages(body: dict[str, Any]) -> list[dict[str, str]]:
+    """Chat messages reduced to ``{role, content}`` text; ``developer`` maps to ``system``
+    because most chat templates know no developer role."""
+    out = []
+    for message in body["messages"]:
+        role = message.get("role", "user")
+        out.append(
+            {
+                "role": "system" if role == "developer" else role,
+                "content": content_text(message.get("content")),
+            }
+        )
+    return out
+
+
+def _max_tokens(endpoint: str, body: dict[str, Any], default: int) -> int:
+    if endpoint == CHAT:
+        value = body.get("max_completion_tokens") or body.get("max_tokens")
+    elif endpoint == COMPLETIONS:
+        value = body.get("max_tokens", 16)
+    else:
+        value = body.get("max_output_tokens")
+    return int(value) if value is not None else default
+
+
+def _number(body: dict[str, Any], key: str, default: float) -> float:
+    value = body.get(key)
+    return default if value is None else float(value)
+
+
+def _stop(body: dict[str, Any]) -> tuple[str, ...]:
+    stop = body.get("stop")
+    if stop is None:
+        return ()
+    return (stop,) if isinstance(stop, str) else tuple(stop)
+
+
+def plan(
+    host: EngineHost,
+    endpoint: str,
+    body: dict[str, Any],
+    request_id: str,
+    *,
+    tier: str,
+    default_max_tokens: int,
+) -> tuple[list[GenerationRequest], list[int]]:
+    """Engine requests for one API request, and for each the index of its prompt."""
+    if endpoint == COMPLETIONS:
+        raw = body["prompt"]
+        prompts = [raw] if isinstance(raw, str) else list(raw)
+    elif endpoint == CHAT:
+        prompts = [host.render_chat(chat_messages(body))]
+    else:
+        prompts = [host.render_chat(body["_messages"])]
+    n = int(body.get("n") or 1)
+    explicit = _max_tokens(endpoint, body, -1)
+    seed = body.get("seed")
+    requests, prompt_of = [], []
+    for p_index, prompt in enumerate(prompts):
+        max_tokens = explicit
+        if max_tokens < 0:
+            # No limit given: generate up to the default, never past the context window.
+            room = host.engine.max_model_len - host.count_tokens(prompt)
+            if room <= 0:
+                raise ContextLengthError(
+                    f"This model's maximum context length is {host.engine.max_model_len} "
+                    f"tokens; the prompt alone uses {host.engine.max_model_len - room}.",
+                    param="messages" if endpoint == CHAT else "prompt",
+                )
+            max_tokens = min(default_max_tokens, room)
+        for j in range(n):
+            params = SamplingParams(
+                max_tokens=max_tokens,
+                temperature=_number(body, "temperature", 1.0),
+                top_p=_number(body, "top_p", 1.0),
+                seed=None if seed is None else int(seed) + j,
+                stop=_stop(body),
+                ignore_eos=bool(body.get("ignore_eos", False)),
+            )
+            index = p_index * n + j
+            requests.append(
+                GenerationRequest(
+                    request_id=f"{request_id}:{index}",
+                    prompt=prompt,
+                    params=params,
+                    priority=TIER_PRIORITY.get(tier, 0),
+                )
+            )
+            prompt_of.append(p_index)
+    return requests, prompt_of
+
+
+def execute(
+    host: EngineHost,
+    requests: Sequence[GenerationRequest],
+    prompt_of: list[int],
+    *,
+    on_delta: Callable[[int, Delta], None] | None = None,
+) -> GenerationResult:
+    """Run all engine requests concurrently and collect their text.
+
+    The first engine error aborts the siblings and is raised.
+    """
+    result = GenerationResult([Choice() for _ in requests], list(prompt_of))
+    failure: BaseException | None = None
+    for index, item in host.stream(requests):
+        if isinstance(item, BaseException):
+            if failure is None:
+                failure = item
+                host.abort_group(requests[0].request_id.split(":", 1)[0])
+            continue
+        choice = result.choices[index]
+        choice.text += item.text
+        choice.prompt_tokens = item.prompt_tokens or choice.prompt_tokens
+        choice.completion_tokens = item.completion_tokens
+        if item.finish_reason:
+            choice.finish_reason = item.finish_reason
+        if on_delta is not None and failure is None:
+            on_delta(index, item)
+    if failure is not None:
+        raise failure
+    return result
+
+
+def error_event(exc: BaseException) -> dict[str, Any]:
+    """The event channel's error payload for an exception raised while generating."""
+    if isinstance(exc, EngineError):
+        return {
+            "t": "error",
+            "status": exc.status_code,
+            "code": exc.code,
+            "message": exc.message,
+            "param": exc.param,
+        }
+    return {
+        "t": "error",
+        "status": 500,
+        "code": "server_error",
+        "message": "The engine failed while generating this request.",
+        "param": None,
+    }
+
+
+def stream_to_channel(
+    host: EngineHost,
+    channel: EventChannel,
+    request_id: str,
+    endpoint: str,
+    body: dict[str, Any],
+    *,
+    tier: str,
+    default_max_tokens: int,
+) -> GenerationResult | None:
+    """Realtime execution: publish ``started``, every delta and ``end`` (or ``error``).
+
+    Returns the result, or None when the request failed or was cancelled before it started.
+    """
+    if channel.is_cancelled(request_id):
+        return None
+    channel.publish(request_id, {"t": "started", "attempt": 1, "ts": time.time()})
+
+    def on_delta(index: int, delta: Delta) -> None:
+        if delta.text:
+            channel.publish(request_id, {"t": "delta", "i": index, "x": delta.text})
+        if delta.finish_reason:
+            channel.publish(
+                request_id, {"t": "choice_end", "i": index, "finish_reason": delta.finish_reason}
+            )
+
+    try:
+        requests, prompt_of = plan(
+            host, endpoint, body, request_id, tier=tier, default_max_tokens=default_max_tokens
+        )
+        result = execute(host, requests, prompt_of, on_delta=on_delta)
+    except Exception as exc:  # reported to the waiting client, never swallowed
+        channel.publish(request_id, error_event(exc))
+        return None
+    channel.publish(request_id, {"t": "end", "usage": result.usage()})
+    return result

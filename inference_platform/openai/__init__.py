@@ -1,0 +1,1 @@
+"""Builders for the OpenAI objects the platform returns (chat, completions, responses, ...)."""

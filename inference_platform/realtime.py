@@ -1,0 +1,147 @@
+"""The realtime path: enqueue on ``realtime.<model>`` and follow the request's events.
+
+Realtime requests that a client waits on skip Postgres on the hot path; the worker records
+their usage afterwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference_platform.celery_app import TASK_REALTIME, queue_name
+from inference_platform.errors import PlatformError, unavailable
+from inference_platform.events import NoWorker
+from inference_platform.ids import new_id
+from inference_platform.platform import Platform
+from inference_platform.tiers import REALTIME
+
+
+@dataclass
+class Submitted:
+    """A request that is on its way to a worker."""
+
+    id: str
+    created: int
+    model: str
+    endpoint: str
+    service_tier: str
+    body: dict[str, Any] = field(repr=False)
+
+
+def submit(
+    platform: Platform,
+    *,
+    owner: str,
+    endpoint: str,
+    body: dict[str, Any],
+    id_prefix: str,
+    service_tier: str,
+    tier: str = REALTIME,
+) -> Submitted:
+    """Check a worker serves the model, then publish the task. Raises 404/503."""
+    spec = platform.model(body.get("model"))
+    if not spec.serves(tier):
+        raise PlatformError(
+            400,
+            f"The model `{spec.name}` is not offered in the {tier} tier.",
+            param="service_tier",
+            code="invalid_value",
+        )
+    queue = queue_name(tier, spec.name)
+    if not platform.liveness.has_worker(queue):
+        raise unavailable(
+            f"No worker is serving `{spec.name}` in the {tier} tier right now; try again later.",
+            code="model_unavailable",
+        )
+    job = Submitted(new_id(id_prefix), int(time.time()), spec.name, endpoint, service_tier, body)
+    payload = {
+        "id": job.id,
+        "endpoint": endpoint,
+        "model": spec.name,
+        "owner": owner,
+        "tier": tier,
+        "body": body,
+    }
+    platform.celery.send_task(TASK_REALTIME, args=[payload], queue=queue)
+    return job
+
+
+def follow(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
+    """Events of a submitted request until ``end``; engine errors become PlatformError."""
+    settings = platform.settings
+    try:
+        for event in platform.events.follow(
+            job.id,
+            first_timeout=settings.worker_wait_seconds,
+            total_timeout=settings.request_timeout_seconds,
+        ):
+            if event["t"] == "error":
+                raise PlatformError(
+                    int(event.get("status", 500)),
+                    event.get("message", "generation failed"),
+                    code=event.get("code"),
+                    param=event.get("param"),
+                )
+            yield event
+    except NoWorker:
+        # A worker that takes it later must skip it: the client has been told it failed.
+        platform.events.cancel(job.id)
+        raise unavailable(
+            f"No worker picked up the request for `{job.model}` within "
+            f"{settings.worker_wait_seconds:g} s; try again later.",
+            code="model_unavailable",
+        ) from None
+    except TimeoutError:
+        platform.events.cancel(job.id)
+        raise PlatformError(
+            504, "The request took longer than the server's time limit.", code="timeout"
+        ) from None
+
+
+def follow_started(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
+    """Like ``follow`` but waits, before returning, until generation has really begun.
+
+    Errors that come before the first token (no worker, prompt too long) are raised here,
+    while the view can still answer with a proper status code instead of a broken stream.
+    """
+    events = follow(platform, job)
+    first = next(events)
+    while first["t"] == "started":
+        first = next(events)
+
+    def chained() -> Iterator[dict[str, Any]]:
+        yield first
+        yield from events
+
+    return chained()
+
+
+@dataclass
+class Collected:
+    texts: list[str]
+    finish: list[str | None]
+    usage: dict[str, int]
+
+
+def collect(platform: Platform, job: Submitted, n_choices: int) -> Collected:
+    """Wait for the whole result (non-streaming requests)."""
+    texts = [""] * n_choices
+    finish: list[str | None] = [None] * n_choices
+    usage: dict[str, int] = {}
+    for event in follow(platform, job):
+        kind = event["t"]
+        if kind == "delta":
+            texts[event["i"]] += event["x"]
+        elif kind == "choice_end":
+            finish[event["i"]] = event["finish_reason"]
+        elif kind == "end":
+            usage = event["usage"]
+    return Collected(texts, finish, usage)
+
+
+def cancel(platform: Platform, job: Submitted) -> None:
+    """The client went away: abort the generation and free its engine slot."""
+    platform.events.cancel(job.id)

@@ -1,0 +1,161 @@
+"""The one settings registry: every knob, its environment variable, default and meaning.
+
+All variables share the ``INFERENCE_`` prefix. ``inference-platform settings`` prints the table
+that the README carries, so code and docs cannot drift apart (a test compares them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+PREFIX = "INFERENCE_"
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide configuration, read once from the environment."""
+
+    database_url: str = _setting(
+        "", "Postgres URL. Empty: an embedded Postgres under `VAR_DIR` (started by `up`)."
+    )
+    redis_url: str = _setting(
+        "", "Redis URL for the broker and the event channel. Empty: an embedded Redis."
+    )
+    var_dir: str = _setting("./var", "Where embedded services, the demo model and logs live.")
+    models: str = _setting(
+        "",
+        "Model catalog: a path to a JSON file or inline JSON (see README). "
+        "Empty: the demo model `demo-tiny` on the transformers engine.",
+    )
+    host: str = _setting("127.0.0.1", "Address the API listens on.")
+    port: int = _setting(8000, "Port the API listens on.")
+    flower_port: int = _setting(5555, "Port Flower listens on.")
+    web_workers: int = _setting(2, "gunicorn worker processes of the API.")
+    web_threads: int = _setting(64, "Threads per API process (each open stream holds one).")
+    auth: bool = _setting(True, "Require `Authorization: Bearer sk-...` API keys.")
+    max_body_bytes: int = _setting(
+        16 * 1024 * 1024, "Largest JSON request body; larger gets 413."
+    )
+    max_file_bytes: int = _setting(
+        200 * 1024 * 1024, "Largest uploaded file; larger gets 413."
+    )
+    worker_wait_seconds: float = _setting(
+        10.0,
+        "How long a request waits for a worker to pick it up before it fails with 503.",
+    )
+    request_timeout_seconds: float = _setting(
+        600.0, "Longest a realtime request may take end to end."
+    )
+    worker_heartbeat_seconds: float = _setting(
+        2.0, "How often workers announce themselves (used to answer 503 fast)."
+    )
+    default_max_tokens: int = _setting(
+        512, "Output limit when a chat or responses request gives none (capped by the context)."
+    )
+    flex_queue_limit: int = _setting(
+        1000, "Flex requests waiting per model before new ones get 429 with Retry-After."
+    )
+    flex_wait_seconds: float = _setting(
+        3600.0, "How long a non-background flex request blocks waiting for its result."
+    )
+    flex_deadline_seconds: float = _setting(3600.0, "Deadline of flex work (the 1 h window).")
+    lease_seconds: float = _setting(
+        30.0, "A running job's lease; a worker renews it, the sweeper retries it once lapsed."
+    )
+    dispatch_grace_seconds: float = _setting(
+        60.0, "Queued work not started this long after it was enqueued is enqueued again."
+    )
+    attempt_cap: int = _setting(3, "Attempts before a job that keeps losing its worker fails.")
+    sweep_interval_seconds: float = _setting(5.0, "How often the control role sweeps.")
+    event_ttl_seconds: int = _setting(
+        3600, "How long a request's event stream stays in Redis for resume and polling."
+    )
+    batch_max_lines: int = _setting(50000, "Most lines a batch input file may have.")
+    batch_windows: str = _setting(
+        "24h=86400,1h=3600",
+        "Allowed `completion_window` values and their length in seconds.",
+    )
+    batch_queue_depth: int = _setting(
+        4, "Batch chunks kept enqueued per model ahead of the workers (earliest deadline first)."
+    )
+    batch_chunk_size: int = _setting(
+        64, "Lines per batch chunk task when the worker does not say (`--batch-size`)."
+    )
+    log_level: str = _setting("INFO", "Log level of every process.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``INFERENCE_*`` variables; unknown values raise ValueError."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.type, raw, PREFIX + f.name.upper())
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def var_path(self) -> Path:
+        return Path(self.var_dir).resolve()
+
+    def window_seconds(self) -> dict[str, int]:
+        """Parsed ``batch_windows``: ``{"24h": 86400, "1h": 3600}``."""
+        out: dict[str, int] = {}
+        for item in self.batch_windows.split(","):
+            name, _, seconds = item.strip().partition("=")
+            out[name.strip()] = int(float(seconds))
+        return out
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that hands these settings to child processes."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            env[PREFIX + f.name.upper()] = (
+                ("true" if value else "false") if isinstance(value, bool) else str(value)
+            )
+        return env
+
+
+def _parse(type_name: Any, raw: str, name: str) -> Any:
+    kind = type_name if isinstance(type_name, str) else type_name.__name__
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the registry."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in fields(Settings):
+        default = f.default
+        shown = ("true" if default else "false") if isinstance(default, bool) else str(default)
+        lines.append(
+            f"| `{PREFIX}{f.name.upper()}` | `{shown}` | {f.metadata['doc']} |"
+        )
+    return "\n".join(lines)

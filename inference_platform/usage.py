@@ -1,0 +1,48 @@
+"""Usage records: one per request, with its tier, so cost reports can show tier savings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from inference_platform.db import Database
+from inference_platform.db.models import UsageRecord
+
+
+def usage_row(
+    *,
+    request_id: str,
+    owner: str,
+    model: str,
+    tier: str,
+    endpoint: str,
+    input_tokens: int,
+    output_tokens: int,
+    batch_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "owner": owner,
+        "model": model,
+        "tier": tier,
+        "endpoint": endpoint,
+        "batch_id": batch_id,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+    }
+
+
+def record(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert usage rows; a request already billed is left alone (idempotent)."""
+    if rows:
+        stmt = insert(UsageRecord).values(rows).on_conflict_do_nothing(
+            index_elements=["request_id"]
+        )
+        session.execute(stmt)
+
+
+def record_one(db: Database, **fields: Any) -> None:
+    with db.session() as s:
+        record(s, [usage_row(**fields)])

@@ -1,0 +1,144 @@
+"""Fixtures: real Postgres and Redis (local servers, else embedded), the demo model, and the
+whole platform started as separate processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from inference_platform.db import Database
+from inference_platform.db import migrate
+from inference_platform.keys import create_key
+from inference_platform.settings import Settings
+from tests.stack import Services, Stack, free_port
+
+DEMO = "demo-tiny"
+SIM = "sim"  # simulated engine, fast
+SIM_SLOW = "sim-slow"  # simulated engine, slow enough to cancel or kill mid-generation
+
+
+@pytest.fixture(scope="session")
+def var_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("var")
+
+
+@pytest.fixture(scope="session")
+def services(var_dir: Path) -> Iterator[Services]:
+    svc = Services.start(var_dir)
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_model_path(var_dir: Path) -> Path:
+    from inference_platform.demo_model import build_demo_model
+
+    return build_demo_model(var_dir / "models" / DEMO)
+
+
+def catalog_json(demo_path: Path) -> str:
+    return json.dumps(
+        [
+            {"name": DEMO, "engine": "transformers", "path": str(demo_path)},
+            {"name": SIM, "engine": "simulated", "engine_args": {"tokens_per_second": 0}},
+            {
+                "name": SIM_SLOW,
+                "engine": "simulated",
+                "engine_args": {"tokens_per_second": 20, "batch_size": 4},
+            },
+            # In the catalog but no worker ever serves it: 503, not a hang.
+            {"name": "no-workers", "engine": "simulated"},
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def settings(services: Services, var_dir: Path, demo_model_path: Path) -> Settings:
+    settings = Settings(
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        var_dir=str(var_dir),
+        models=catalog_json(demo_model_path),
+        port=free_port(),
+        flower_port=free_port(),
+        web_workers=1,
+        web_threads=64,
+        worker_wait_seconds=3.0,
+        worker_heartbeat_seconds=1.0,
+        lease_seconds=6.0,
+        dispatch_grace_seconds=10.0,
+        sweep_interval_seconds=1.0,
+        flex_queue_limit=20,
+        batch_windows="24h=86400,1h=3600,test=8",
+        log_level="INFO",
+    )
+    migrate.upgrade(settings.database_url)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url, pool_size=2)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings, var_dir: Path) -> Iterator[Stack]:
+    """API, one transformers worker for the demo model (all three roles on one engine),
+    simulated workers, and the control role."""
+    logs = var_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    s = Stack(settings, logs)
+    s.start("web", ["web"])
+    s.start("demo", ["worker", "--queues", "realtime,flex,batch", "--model", DEMO,
+                     "--concurrency", "48", "--batch-size", "8"])
+    s.start("sim", ["worker", "--queues", "realtime,flex,batch", "--model", SIM,
+                    "--concurrency", "64", "--batch-size", "64"])
+    s.start("sim-slow", ["worker", "--queues", "realtime,flex,batch", "--model", SIM_SLOW,
+                         "--concurrency", "8", "--batch-size", "4"])
+    s.start("control", ["control"])
+    try:
+        s.wait_api()
+        for queue in (f"realtime.{DEMO}", f"realtime.{SIM}", f"realtime.{SIM_SLOW}", "control"):
+            s.wait_queue(queue)
+        yield s
+    except BaseException:
+        for name in list(s.procs):
+            print(f"==== {name} log ====\n{s.log(name)[-4000:]}")
+        raise
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def api_key(db: Database) -> str:
+    key, _ = create_key(db, tenant="tenant-a", name="tests")
+    return key
+
+
+@pytest.fixture(scope="session")
+def other_key(db: Database) -> str:
+    key, _ = create_key(db, tenant="tenant-b", name="tests other tenant")
+    return key
+
+
+@pytest.fixture
+def client(stack: Stack, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0, timeout=60)
+
+
+@pytest.fixture
+def other_client(stack: Stack, other_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=stack.base_url, api_key=other_key, max_retries=0, timeout=60)
+
+
+@pytest.fixture
+def aclient(stack: Stack, api_key: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0, timeout=120)

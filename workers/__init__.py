@@ -1,0 +1,1 @@
+"""GPU worker processes: each hosts ONE engine and runs Celery tasks against it."""
