@@ -8,9 +8,9 @@ from inference_platform.platform import Platform
 
 
 def platform() -> Platform:
-    return current_app.extensions["platform"]  # type: ignore[no-any-return]
+    return current_app.extensions["platform"]
 
 
 def owner() -> str:
     """The tenant of the API key that made this request."""
-    return g.owner  # type: ignore[no-any-return]
+    return g.owner

@@ -24,7 +24,7 @@ def json_body() -> dict[str, Any]:
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     try:
-        return schema.load(data)  # type: ignore[no-any-return]
+        return schema.load(data)
     except ValidationError as exc:
         param, message = _first_error(exc.messages)
         if message == "Unknown field.":

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,7 @@ class Catalog:
     def get(self, name: str) -> ModelSpec | None:
         return self._specs.get(name)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self._specs.values())
 
     def __len__(self) -> int:

@@ -155,7 +155,6 @@ def settings_table() -> str:
     for f in fields(Settings):
         default = f.default
         shown = ("true" if default else "false") if isinstance(default, bool) else str(default)
-        lines.append(
-            f"| `{PREFIX}{f.name.upper()}` | `{shown}` | {f.metadata['doc']} |"
-        )
+        cell = f"`{shown}`" if shown else "*(empty)*"
+        lines.append(f"| `{PREFIX}{f.name.upper()}` | {cell} | {f.metadata['doc']} |")
     return "\n".join(lines)

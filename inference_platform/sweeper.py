@@ -7,6 +7,7 @@ never started (lost message), work whose worker died (lapsed lease), work past i
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from inference_platform.platform import Platform
 
@@ -21,7 +22,7 @@ def sweep(platform: Platform) -> None:
             log.exception("sweep part %s failed", getattr(part, "__name__", part))
 
 
-def _parts() -> list:  # type: ignore[type-arg]
+def _parts() -> list[Callable[[Platform], None]]:
     """Sweep functions of the job kinds present (responses/flex, batches)."""
     import importlib
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from inference_platform.db import Database
-from inference_platform.db import migrate
+from inference_platform.db import Database, migrate
 from inference_platform.keys import create_key
 from inference_platform.settings import Settings
 from tests.stack import Services, Stack, free_port

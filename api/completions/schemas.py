@@ -34,7 +34,7 @@ class CompletionPostSchema(SamplingFields, UnsupportedFields):
     suffix = fields.String(allow_none=True)
     best_of = fields.Integer(allow_none=True)
 
-    def load(self, data: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def load(self, data: Any, **kwargs: Any) -> Any:
         out = super().load(data, **kwargs)
         if out.get("suffix"):
             raise ValidationError({"suffix": ["`suffix` is not supported by this server."]})

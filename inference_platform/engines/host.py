@@ -72,10 +72,7 @@ class EngineHost:
         """Run ``requests`` concurrently; yield ``(index, delta)`` as produced and
         ``(index, exception)`` for a request that failed. Ends when all have finished."""
         out: queue.Queue[Any] = queue.Queue()
-        futures = [
-            self._submit(req, lambda item, i=i: out.put((i, item)))
-            for i, req in enumerate(requests)
-        ]
+        futures = [self._submit(req, _indexed(out, i)) for i, req in enumerate(requests)]
         for fut in futures:
             fut.add_done_callback(lambda _f: out.put(_DONE))
         remaining = len(futures)
@@ -125,6 +122,11 @@ class EngineHost:
     def active_groups(self) -> int:
         with self._active_lock:
             return len(self._active)
+
+
+def _indexed(out: queue.Queue[Any], index: int) -> Callable[[Any], None]:
+    """A sink that tags each item with the index of the request it belongs to."""
+    return lambda item: out.put((index, item))
 
 
 __all__ = ["EngineHost", "EngineAborted"]
