@@ -64,9 +64,16 @@ yesterday here everywhere nothing something everything someone question idea rea
 """.split()
 
 _EXTRA = (
-    "Hello, world!", "How are you?", "I am fine, thank you.", "What time is it?",
-    "Please explain it step by step.", "The answer is 42.", "Numbers: 0 1 2 3 4 5 6 7 8 9.",
-    "Is it raining? Yes, it is.", "Write a short poem about the sea.", "Thanks a lot!",
+    "Hello, world!",
+    "How are you?",
+    "I am fine, thank you.",
+    "What time is it?",
+    "Please explain it step by step.",
+    "The answer is 42.",
+    "Numbers: 0 1 2 3 4 5 6 7 8 9.",
+    "Is it raining? Yes, it is.",
+    "Write a short poem about the sea.",
+    "Thanks a lot!",
 )
 
 
@@ -174,6 +181,13 @@ def _make_portable(tokenizer_dir: Path) -> None:
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 
+def _make_readable(directory: Path) -> None:
+    """mkdtemp (and some writers) create owner-only files; a model dir is meant to be shared."""
+    directory.chmod(0o755)
+    for child in directory.iterdir():
+        child.chmod(0o644)
+
+
 def is_demo_model(path: str | Path) -> bool:
     """True when ``path`` holds a completely built demo model."""
     return (Path(path) / _MARKER).is_file()
@@ -215,6 +229,7 @@ def build_demo_model(path: str | Path, *, seed: int = 0) -> Path:
         _make_portable(tmp)
         model.save_pretrained(tmp)
         (tmp / _MARKER).write_text(f"seed={seed}\n")
+        _make_readable(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -139,6 +139,8 @@ def flower() -> None:
     """Flower, watching the workers and queues."""
     s = _settings()
     os.environ.update(s.to_env())
+    # Flower listens on INFERENCE_HOST (loopback by default); its JSON API is for the operator.
+    os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
     args = ["celery", "-A", "inference_platform.make_celery:celery_app", "flower",
             f"--port={s.flower_port}", f"--address={s.host}"]
     os.execvp(args[0], args)

@@ -304,11 +304,13 @@ class TransformersEngine(Engine):
     @property
     def max_model_len(self) -> int:
         if self._max_len is None:
-            if self.path is None:
-                return int(self.engine_args.get("max_model_len") or 2048)
-            from transformers import AutoConfig
+            # Before start(): engine_args, else the model's config (cheap, no weights).
+            config: Any = None
+            if not self.engine_args.get("max_model_len") and self.path is not None:
+                from transformers import AutoConfig
 
-            self._max_len = self._configured_max_len(AutoConfig.from_pretrained(self.path))
+                config = AutoConfig.from_pretrained(self.path)
+            self._max_len = self._configured_max_len(config)
         return self._max_len
 
     def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
@@ -603,9 +605,7 @@ class TransformersEngine(Engine):
             finish = "length"
             text += seq.stopper.flush()
         if text or finish:
-            seq.queue.put_nowait(
-                Delta(text, finish, len(seq.prompt_ids), len(seq.output_ids))
-            )
+            seq.queue.put_nowait(Delta(text, finish, len(seq.prompt_ids), len(seq.output_ids)))
         if finish:
             seq.done = True
 
