@@ -9,8 +9,9 @@ Event payloads (JSON in the ``d`` field):
 * ``{"t": "started", "attempt": n}`` — a worker took the request.
 * ``{"t": "delta", "i": choice_index, "x": text}`` — generated text.
 * ``{"t": "choice_end", "i": index, "finish_reason": "stop"|"length"}``.
-* ``{"t": "end", "usage": {"prompt_tokens", "completion_tokens"}, "status": ...}`` — the
-  request finished; nothing follows.
+* ``{"t": "end", "usage": {"prompt_tokens", "completion_tokens"}}`` — the request finished;
+  nothing follows. For a client that does not stream, deltas are left out and ``end``
+  carries ``"choices": [[text, finish_reason], ...]``.
 * ``{"t": "error", "status": 400, "code": ..., "message": ..., "param": ...}`` — it failed;
   nothing follows.
 
@@ -51,6 +52,19 @@ class EventChannel:
             pipe.execute()
         else:
             self.redis.xadd(key, {"d": data})
+
+    def start(self, request_id: str, event: dict[str, Any]) -> bool:
+        """Publish ``started`` unless the request was cancelled; True when it was.
+
+        One round trip: this is on every realtime request's path.
+        """
+        key = stream_key(request_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(f"cancelled:{request_id}")
+        pipe.xadd(key, {"d": json.dumps(event, separators=(",", ":"))})
+        pipe.expire(key, self.ttl)
+        cancelled, _, _ = pipe.execute()
+        return bool(cancelled)
 
     def reset(self, request_id: str) -> None:
         """Drop the events of an earlier, lost attempt before a retry starts over."""

@@ -227,14 +227,16 @@ def stream_to_channel(
     *,
     tier: str,
     default_max_tokens: int,
+    stream: bool = True,
 ) -> GenerationResult | None:
     """Realtime execution: publish ``started``, every delta and ``end`` (or ``error``).
 
+    With ``stream`` false the deltas are left out and ``end`` carries the choices.
+
     Returns the result, or None when the request failed or was cancelled before it started.
     """
-    if channel.is_cancelled(request_id):
+    if channel.start(request_id, {"t": "started", "attempt": 1, "ts": time.time()}):
         return None
-    channel.publish(request_id, {"t": "started", "attempt": 1, "ts": time.time()})
 
     def on_delta(index: int, delta: Delta) -> None:
         if delta.text:
@@ -248,9 +250,13 @@ def stream_to_channel(
         requests, prompt_of = plan(
             host, endpoint, body, request_id, tier=tier, default_max_tokens=default_max_tokens
         )
-        result = execute(host, requests, prompt_of, on_delta=on_delta)
+        # A client that does not stream only needs the end: one event instead of one per token.
+        result = execute(host, requests, prompt_of, on_delta=on_delta if stream else None)
     except Exception as exc:  # reported to the waiting client, never swallowed
         channel.publish(request_id, error_event(exc))
         return None
-    channel.publish(request_id, {"t": "end", "usage": result.usage()})
+    end: dict[str, Any] = {"t": "end", "usage": result.usage()}
+    if not stream:
+        end["choices"] = [[c.text, c.finish_reason] for c in result.choices]
+    channel.publish(request_id, end)
     return result

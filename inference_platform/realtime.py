@@ -64,6 +64,7 @@ def submit(
         "owner": owner,
         "tier": tier,
         "body": body,
+        "stream": bool(body.get("stream")),
     }
     platform.celery.send_task(TASK_REALTIME, args=[payload], queue=queue)
     return job
@@ -139,6 +140,8 @@ def collect(platform: Platform, job: Submitted, n_choices: int) -> Collected:
             finish[event["i"]] = event["finish_reason"]
         elif kind == "end":
             usage = event["usage"]
+            for i, (text, reason) in enumerate(event.get("choices", ())):
+                texts[i], finish[i] = text, reason
     return Collected(texts, finish, usage)
 
 

@@ -68,6 +68,9 @@ class Settings:
         3600.0, "How long a non-background flex request blocks waiting for its result."
     )
     flex_deadline_seconds: float = _setting(3600.0, "Deadline of flex work (the 1 h window).")
+    flex_retry_after_seconds: int = _setting(
+        10, "`Retry-After` sent with a 429 when the flex queue is full (the SDK honours it)."
+    )
     lease_seconds: float = _setting(
         30.0, "A running job's lease; a worker renews it, the sweeper retries it once lapsed."
     )
@@ -89,6 +92,22 @@ class Settings:
     )
     batch_chunk_size: int = _setting(
         64, "Lines per batch chunk task when the worker does not say (`--batch-size`)."
+    )
+    batch_worker_chunks: int = _setting(
+        2,
+        "Batch chunks one worker process runs at once (each up to its `--batch-size` lines); "
+        "its other threads stay free for realtime and flex work.",
+    )
+    batch_task_seconds: float = _setting(
+        30.0, "How long one batch task keeps claiming chunks before it hands its thread back."
+    )
+    file_expiry_seconds: int = _setting(
+        30 * 86400, "Lifetime of an uploaded `batch` file when the upload names none."
+    )
+    task_events: bool = _setting(
+        False,
+        "Workers send Celery task events, so Flower lists every task (about half a "
+        "millisecond per realtime request). Workers and queues show in Flower either way.",
     )
     log_level: str = _setting("INFO", "Log level of every process.")
 

@@ -86,7 +86,7 @@ def run_worker(
                 f"--loglevel={loglevel}",
                 "--without-mingle",
                 "--without-gossip",
-                "--task-events",
+                *(["--task-events"] if settings.task_events else []),
             ]
         )
     finally:
@@ -112,7 +112,7 @@ def run_control(settings: Settings, *, beat: bool = True, loglevel: str = "INFO"
         f"--loglevel={loglevel}",
         "--without-mingle",
         "--without-gossip",
-        "--task-events",
+        *(["--task-events"] if settings.task_events else []),
     ]
     if beat:
         schedule = settings.var_path / f"celerybeat-schedule-{os.getpid()}"

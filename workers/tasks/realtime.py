@@ -24,6 +24,7 @@ def generate(payload: dict[str, Any]) -> None:
         payload["body"],
         tier=payload["tier"],
         default_max_tokens=rt.platform.settings.default_max_tokens,
+        stream=payload.get("stream", True),
     )
     if result is not None:
         record_one(
