@@ -6,7 +6,7 @@ that resumes, a blocking flex call that arrives after the work started) misses n
 
 Event payloads (JSON in the ``d`` field):
 
-* ``{"t": "started", "attempt": n}`` — a worker took the request.
+* ``{"t": "started", "attempt": n, "worker": name, "queue": q}`` — a worker took the request.
 * ``{"t": "delta", "i": choice_index, "x": text}`` — generated text.
 * ``{"t": "choice_end", "i": index, "finish_reason": "stop"|"length"}``.
 * ``{"t": "end", "usage": {"prompt_tokens", "completion_tokens"}}`` — the request finished;
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -88,12 +88,19 @@ class EventChannel:
         return out
 
     def follow(
-        self, request_id: str, *, first_timeout: float, total_timeout: float, after: str = "0"
+        self,
+        request_id: str,
+        *,
+        first_timeout: float,
+        total_timeout: float,
+        after: str = "0",
+        on_idle: Callable[[], None] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Yield events until a terminal one.
 
         Raises ``NoWorker`` when nothing at all arrives within ``first_timeout`` seconds and
-        ``TimeoutError`` when the whole request outlives ``total_timeout``.
+        ``TimeoutError`` when the whole request outlives ``total_timeout``. ``on_idle`` runs
+        whenever a wait of a few seconds brought nothing (it may raise to give up).
         """
         start = time.monotonic()
         seen_any = after != "0"
@@ -103,7 +110,10 @@ class EventChannel:
             if now >= limit:
                 raise NoWorker() if not seen_any else TimeoutError()
             wait_ms = max(1, int(min(limit - now, 5.0) * 1000))
-            for eid, event in self.read(request_id, after, wait_ms):
+            events = self.read(request_id, after, wait_ms)
+            if not events and seen_any and on_idle is not None:
+                on_idle()
+            for eid, event in events:
                 after = eid
                 seen_any = True
                 yield event

@@ -228,14 +228,18 @@ def stream_to_channel(
     tier: str,
     default_max_tokens: int,
     stream: bool = True,
+    worker: dict[str, str] | None = None,
 ) -> GenerationResult | None:
     """Realtime execution: publish ``started``, every delta and ``end`` (or ``error``).
 
     With ``stream`` false the deltas are left out and ``end`` carries the choices.
+    ``worker`` (``{"worker": name, "queue": queue}``) lets the waiting API host notice
+    when this worker dies mid-request.
 
     Returns the result, or None when the request failed or was cancelled before it started.
     """
-    if channel.start(request_id, {"t": "started", "attempt": 1, "ts": time.time()}):
+    started = {"t": "started", "attempt": 1, "ts": time.time(), **(worker or {})}
+    if channel.start(request_id, started):
         return None
 
     def on_delta(index: int, delta: Delta) -> None:

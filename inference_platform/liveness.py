@@ -28,6 +28,12 @@ def withdraw(client: redis.Redis, queues: list[str], worker: str) -> None:
     pipe.execute()
 
 
+def worker_alive(client: redis.Redis, queue: str, worker: str, max_age: float) -> bool:
+    """Has ``worker`` announced itself on ``queue`` within ``max_age`` seconds?"""
+    score = client.zscore(_key(queue), worker)
+    return score is not None and float(score) >= time.time() - max_age
+
+
 class LivenessCache:
     """Answers "is anyone consuming this queue?" with a one-second cache per queue."""
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference_platform import liveness
 from inference_platform.celery_app import TASK_REALTIME, queue_name
 from inference_platform.errors import PlatformError, unavailable
 from inference_platform.events import NoWorker
@@ -73,12 +74,29 @@ def submit(
 def follow(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
     """Events of a submitted request until ``end``; engine errors become PlatformError."""
     settings = platform.settings
+    holder: dict[str, str] = {}
+
+    def check_worker() -> None:
+        # Tokens stopped coming: if the worker that took the request is gone, say so now
+        # rather than after the whole request timeout.
+        queue, worker = holder.get("queue"), holder.get("worker")
+        if queue and worker and not liveness.worker_alive(
+            platform.redis, queue, worker, settings.worker_heartbeat_seconds * 3
+        ):
+            raise unavailable(
+                "The worker serving this request stopped before it finished; try again.",
+                code="worker_lost",
+            )
+
     try:
         for event in platform.events.follow(
             job.id,
             first_timeout=settings.worker_wait_seconds,
             total_timeout=settings.request_timeout_seconds,
+            on_idle=check_worker,
         ):
+            if event["t"] == "started":
+                holder.update(worker=event.get("worker", ""), queue=event.get("queue", ""))
             if event["t"] == "error":
                 raise PlatformError(
                     int(event.get("status", 500)),

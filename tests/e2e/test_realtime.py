@@ -221,3 +221,36 @@ def test_plain_http_errors_are_envelopes(stack, api_key: str) -> None:
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
     health = httpx.get(base.removesuffix("/v1") + "/health")
     assert health.status_code == 200 and health.json()["database"] == "ok"
+
+
+def test_worker_killed_mid_request_is_reported_not_hung(client: openai.OpenAI, stack) -> None:
+    """kill -9 of the worker while a client waits: a 503 within seconds, not a 10-minute hang."""
+    import threading
+    import time
+
+    outcome: dict[str, object] = {}
+
+    def call() -> None:
+        start = time.monotonic()
+        try:
+            client.chat.completions.create(
+                model=SIM_SLOW, messages=[{"role": "user", "content": "long"}], max_tokens=2000
+            )
+        except openai.APIStatusError as exc:
+            outcome["error"] = exc
+        outcome["seconds"] = time.monotonic() - start
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(1.5)
+    stack.kill("sim-slow")
+    thread.join(timeout=30)
+    try:
+        assert not thread.is_alive()
+        err = outcome.get("error")
+        assert isinstance(err, openai.InternalServerError) and err.status_code == 503
+        assert err.code == "worker_lost"
+        assert outcome["seconds"] < 20
+    finally:
+        stack.restart("sim-slow")
+        stack.wait_queue(f"realtime.{SIM_SLOW}")

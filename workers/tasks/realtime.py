@@ -25,6 +25,7 @@ def generate(payload: dict[str, Any]) -> None:
         tier=payload["tier"],
         default_max_tokens=rt.platform.settings.default_max_tokens,
         stream=payload.get("stream", True),
+        worker={"worker": rt.name, "queue": rt.queues[0] if rt.queues else ""},
     )
     if result is not None:
         record_one(
