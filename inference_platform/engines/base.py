@@ -34,6 +34,17 @@ class ContextLengthError(EngineError):
     param = "messages"
 
 
+def context_length_error(
+    prompt_tokens: int, max_tokens: int, max_model_len: int
+) -> ContextLengthError:
+    """The error for a request that does not fit, worded like OpenAI's."""
+    return ContextLengthError(
+        f"This model's maximum context length is {max_model_len} tokens. However, you requested "
+        f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in "
+        "the completion). Please reduce the length of the messages or completion."
+    )
+
+
 class EngineAborted(EngineError):
     """The request was aborted (cancelled) while generating."""
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_platform.engines.base import (
-    ContextLengthError,
     Delta,
     Engine,
     EngineAborted,
     EngineError,
     GenerationRequest,
+    context_length_error,
 )
 
 _WORDS = tuple(
@@ -36,14 +36,6 @@ _WORDS = tuple(
     build carry count follow gather listen measure notice open reach share travel wander write
     """.split()
 )
-
-
-def _context_error(prompt_tokens: int, max_tokens: int, max_model_len: int) -> ContextLengthError:
-    return ContextLengthError(
-        f"This model's maximum context length is {max_model_len} tokens. However, you requested "
-        f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in "
-        "the completion). Please reduce the length of the messages or completion."
-    )
 
 
 @dataclass(frozen=True)
@@ -178,7 +170,7 @@ class SimulatedEngine(Engine):
         params = request.params
         prompt_tokens = self.count_tokens(request.prompt)
         if prompt_tokens + params.max_tokens > self._max_len:
-            raise _context_error(prompt_tokens, params.max_tokens, self._max_len)
+            raise context_length_error(prompt_tokens, params.max_tokens, self._max_len)
         if request.request_id in self._running:
             raise EngineError(f"request id {request.request_id!r} is already in use")
         plan = plan_output(request.prompt, params.seed, max(0, params.max_tokens), params.stop)

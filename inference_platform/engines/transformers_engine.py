@@ -14,7 +14,7 @@ import inspect
 import itertools
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,97 +22,31 @@ from typing import Any
 import torch
 
 from inference_platform.engines.base import (
-    ContextLengthError,
     Delta,
     Engine,
     EngineAborted,
     EngineError,
     GenerationRequest,
+    context_length_error,
+)
+from inference_platform.engines.kv_batch import (
+    Batch,
+    cache_pairs,
+    merge_batches,
+    top_p_filter,
+    trim_left_padding,
+)
+from inference_platform.engines.text import (
+    Detokenizer,
+    StopMatcher,
+    encode_prompt,
+    render_chat_template,
 )
 
 DEFAULT_BATCH_SIZE = 8
 # Prompt tokens decoded together with the output: tokenizers that drop the leading space of the
 # first decoded token (SentencePiece) would otherwise glue the first output word to the prompt.
 _DETOK_CONTEXT = 5
-_REPLACEMENT_CHAR = "\ufffd"
-
-
-def _context_error(prompt_tokens: int, max_tokens: int, max_model_len: int) -> ContextLengthError:
-    return ContextLengthError(
-        f"This model's maximum context length is {max_model_len} tokens. However, you requested "
-        f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in "
-        "the completion). Please reduce the length of the messages or completion."
-    )
-
-
-class _Detokenizer:
-    """Turns a growing token list into text, releasing only complete characters.
-
-    Decodes a small window (previous piece + new tokens) and diffs it against the previous
-    piece, so cost stays constant per token and multi-token characters are held back while
-    the decoded window still ends in U+FFFD.
-    """
-
-    def __init__(self, decode: Callable[[list[int]], str], context_ids: list[int]) -> None:
-        self._decode = decode
-        self._ids = list(context_ids)
-        self._prefix = 0
-        self._read = len(self._ids)
-
-    def push(self, token_id: int) -> str:
-        self._ids.append(token_id)
-        return self._advance(final=False)
-
-    def flush(self) -> str:
-        """Release whatever is held back (an incomplete character) at the end of generation."""
-        return self._advance(final=True)
-
-    def _advance(self, *, final: bool) -> str:
-        if self._read >= len(self._ids):
-            return ""
-        prefix_text = self._decode(self._ids[self._prefix : self._read])
-        full_text = self._decode(self._ids[self._prefix :])
-        if len(full_text) <= len(prefix_text):
-            return ""
-        if full_text.endswith(_REPLACEMENT_CHAR) and not final:
-            return ""
-        self._prefix, self._read = self._read, len(self._ids)
-        return full_text[len(prefix_text) :]
-
-
-class _StopMatcher:
-    """Cuts the output at the first stop string and holds back text that may start one."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self._stops = [s for s in stops if s]
-        self._pending = ""
-
-    def feed(self, text: str) -> tuple[str, bool]:
-        """Returns (text safe to emit, whether a stop string was hit)."""
-        if not self._stops:
-            return text, False
-        buf = self._pending + text
-        hits = [i for i in (buf.find(s) for s in self._stops) if i >= 0]
-        if hits:
-            self._pending = ""
-            return buf[: min(hits)], True
-        hold = self._holdback(buf)
-        self._pending = buf[len(buf) - hold :] if hold else ""
-        return buf[: len(buf) - hold], False
-
-    def flush(self) -> str:
-        out, self._pending = self._pending, ""
-        return out
-
-    def _holdback(self, buf: str) -> int:
-        """Length of the longest suffix of ``buf`` that is a proper prefix of a stop string."""
-        best = 0
-        for stop in self._stops:
-            for k in range(min(len(stop) - 1, len(buf)), best, -1):
-                if buf.endswith(stop[:k]):
-                    best = k
-                    break
-        return best
 
 
 @dataclass(eq=False)
@@ -122,68 +56,11 @@ class _Sequence:
     request: GenerationRequest
     prompt_ids: list[int]
     generator: torch.Generator
-    detok: _Detokenizer
-    stopper: _StopMatcher
+    detok: Detokenizer
+    stopper: StopMatcher
     queue: asyncio.Queue[Delta | EngineError] = field(default_factory=asyncio.Queue)
     output_ids: list[int] = field(default_factory=list)
     done: bool = False
-
-
-@dataclass(eq=False)
-class _Batch:
-    """The running batch. Row ``i`` of every tensor belongs to ``seqs[i]``."""
-
-    seqs: list[_Sequence]
-    cache: Any
-    mask: torch.Tensor  # [B, L] 1 for real tokens, 0 for left padding
-    positions: torch.Tensor  # [B] position id of ``next_tokens``
-    next_tokens: torch.Tensor  # [B] sampled but not yet fed to the model
-
-
-def _cache_pairs(cache: Any) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
-    """Per-layer (keys, values) of a plain full-attention DynamicCache, else None.
-
-    Merging and trimming caches edits these tensors directly; sliding-window or other special
-    layers keep extra state, so we refuse (and fall back to not joining running batches).
-    """
-    layers = getattr(cache, "layers", None)
-    if layers is not None:  # transformers >= 4.56 layered caches
-        pairs = []
-        for layer in layers:
-            keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
-            if type(layer).__name__ != "DynamicLayer" or not isinstance(keys, torch.Tensor):
-                return None
-            assert isinstance(values, torch.Tensor)
-            pairs.append((keys, values))
-        return pairs
-    keys_list, values_list = getattr(cache, "key_cache", None), getattr(cache, "value_cache", None)
-    if isinstance(keys_list, list) and isinstance(values_list, list):
-        return list(zip(keys_list, values_list, strict=True))
-    return None
-
-
-def _cache_from_pairs(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
-    from transformers import DynamicCache
-
-    return DynamicCache(pairs)
-
-
-def _left_pad(tensor: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
-    if pad == 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = pad
-    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
-
-
-def _top_p_filter(probs: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Zero out the tail outside the smallest set of tokens whose mass reaches ``top_p``."""
-    sorted_probs, order = torch.sort(probs, descending=True)
-    cumulative = torch.cumsum(sorted_probs, dim=-1)
-    # Keep a token if the mass before it is still below top_p (the top token always stays).
-    keep_sorted = (cumulative - sorted_probs) < top_p
-    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-    return probs * keep
 
 
 class TransformersEngine(Engine):
@@ -218,7 +95,7 @@ class TransformersEngine(Engine):
         self._waiting: list[tuple[int, int, _Sequence]] = []
         self._arrivals = itertools.count()
         self._sequences: dict[str, _Sequence] = {}
-        self._batch: _Batch | None = None
+        self._batch: Batch[_Sequence] | None = None
         self._peak_batch = 0
         self._steps = 0
 
@@ -314,15 +191,7 @@ class TransformersEngine(Engine):
         return self._max_len
 
     def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        tokenizer = self._require_tokenizer()
-        try:
-            with self._tokenizer_lock:
-                rendered = tokenizer.apply_chat_template(
-                    list(messages), tokenize=False, add_generation_prompt=True
-                )
-        except Exception as exc:  # jinja errors, missing template, raise_exception(...)
-            raise EngineError(f"cannot apply the chat template: {exc}", param="messages") from exc
-        return str(rendered)
+        return render_chat_template(self._require_tokenizer(), messages, self._tokenizer_lock)
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))
@@ -340,7 +209,7 @@ class TransformersEngine(Engine):
         params = request.params
         prompt_ids = self._encode(request.prompt) or [self._pad_id]
         if len(prompt_ids) + params.max_tokens > self.max_model_len:
-            raise _context_error(len(prompt_ids), params.max_tokens, self.max_model_len)
+            raise context_length_error(len(prompt_ids), params.max_tokens, self.max_model_len)
         if params.max_tokens <= 0:
             yield Delta("", "length", len(prompt_ids), 0)
             return
@@ -373,12 +242,7 @@ class TransformersEngine(Engine):
         return self._tokenizer
 
     def _encode(self, text: str) -> list[int]:
-        tokenizer = self._require_tokenizer()
-        # Chat templates already write the BOS token; do not add a second one.
-        bos = tokenizer.bos_token
-        add_special = not (bos and text.startswith(bos))
-        with self._tokenizer_lock:
-            return list(tokenizer.encode(text, add_special_tokens=add_special))
+        return encode_prompt(self._require_tokenizer(), text, self._tokenizer_lock)
 
     def _decode(self, ids: list[int]) -> str:
         with self._tokenizer_lock:
@@ -395,8 +259,8 @@ class TransformersEngine(Engine):
             request=request,
             prompt_ids=prompt_ids,
             generator=generator,
-            detok=_Detokenizer(self._decode, prompt_ids[-_DETOK_CONTEXT:]),
-            stopper=_StopMatcher(params.stop),
+            detok=Detokenizer(self._decode, prompt_ids[-_DETOK_CONTEXT:]),
+            stopper=StopMatcher(params.stop),
         )
         self._sequences[request.request_id] = seq
         heapq.heappush(self._waiting, (request.priority, next(self._arrivals), seq))
@@ -454,7 +318,7 @@ class TransformersEngine(Engine):
         return (
             self._join_running
             and self._batch is not None
-            and _cache_pairs(self._batch.cache) is not None
+            and cache_pairs(self._batch.cache) is not None
         )
 
     def _fail_batch(self, error: EngineError) -> None:
@@ -503,11 +367,11 @@ class TransformersEngine(Engine):
                 continue
             probs = torch.softmax(row / params.temperature, dim=-1)
             if params.top_p < 1.0:
-                probs = _top_p_filter(probs, params.top_p)
+                probs = top_p_filter(probs, params.top_p)
             tokens.append(int(torch.multinomial(probs, 1, generator=seq.generator)))
         return tokens
 
-    def _prefill_work(self, seqs: list[_Sequence]) -> tuple[_Batch, list[int]]:
+    def _prefill_work(self, seqs: list[_Sequence]) -> tuple[Batch[_Sequence], list[int]]:
         length = max(len(seq.prompt_ids) for seq in seqs)
         ids = torch.full((len(seqs), length), self._pad_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), length), dtype=torch.long)
@@ -519,7 +383,7 @@ class TransformersEngine(Engine):
         position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
         logits, cache = self._forward(ids, mask, position_ids, None)
         tokens = self._sample(logits, seqs)
-        batch = _Batch(
+        batch = Batch(
             seqs=list(seqs),
             cache=cache,
             mask=mask,
@@ -528,7 +392,7 @@ class TransformersEngine(Engine):
         )
         return batch, tokens
 
-    def _decode_work(self, batch: _Batch) -> list[int]:
+    def _decode_work(self, batch: Batch[_Sequence]) -> list[int]:
         mask = torch.cat([batch.mask, batch.mask.new_ones((batch.mask.shape[0], 1))], dim=1)
         logits, cache = self._forward(
             batch.next_tokens[:, None], mask, batch.positions[:, None], batch.cache
@@ -548,7 +412,7 @@ class TransformersEngine(Engine):
                     self._fail(seq, EngineError(f"prefill failed: {exc!r}"))
             return
         self._accept_tokens(seqs, tokens)
-        self._batch = new_batch if self._batch is None else _merge(self._batch, new_batch)
+        self._batch = new_batch if self._batch is None else merge_batches(self._batch, new_batch)
         self._note_batch_size()
 
     async def _decode_step(self) -> None:
@@ -579,7 +443,7 @@ class TransformersEngine(Engine):
         batch.mask = batch.mask[index]
         batch.positions = batch.positions[index]
         batch.next_tokens = batch.next_tokens[index]
-        _trim_left_padding(batch)
+        trim_left_padding(batch)
 
     # ----------------------------------------------------------------------------- outputs
 
@@ -608,39 +472,3 @@ class TransformersEngine(Engine):
             seq.queue.put_nowait(Delta(text, finish, len(seq.prompt_ids), len(seq.output_ids)))
         if finish:
             seq.done = True
-
-
-def _merge(running: _Batch, joining: _Batch) -> _Batch:
-    """Append ``joining`` rows to ``running``, left-padding the shorter KV cache."""
-    old_pairs, new_pairs = _cache_pairs(running.cache), _cache_pairs(joining.cache)
-    if old_pairs is None or new_pairs is None:
-        raise EngineError("cannot merge KV caches of this model")
-    length = max(running.mask.shape[1], joining.mask.shape[1])
-    pad_old, pad_new = length - running.mask.shape[1], length - joining.mask.shape[1]
-    pairs = [
-        (
-            torch.cat([_left_pad(k_old, pad_old, -2), _left_pad(k_new, pad_new, -2)], dim=0),
-            torch.cat([_left_pad(v_old, pad_old, -2), _left_pad(v_new, pad_new, -2)], dim=0),
-        )
-        for (k_old, v_old), (k_new, v_new) in zip(old_pairs, new_pairs, strict=True)
-    ]
-    return _Batch(
-        seqs=running.seqs + joining.seqs,
-        cache=_cache_from_pairs(pairs),
-        mask=torch.cat([_left_pad(running.mask, pad_old, 1), _left_pad(joining.mask, pad_new, 1)]),
-        positions=torch.cat([running.positions, joining.positions]),
-        next_tokens=torch.cat([running.next_tokens, joining.next_tokens]),
-    )
-
-
-def _trim_left_padding(batch: _Batch) -> None:
-    """Drop leading columns that are padding for every remaining row (e.g. a long prompt left)."""
-    pairs = _cache_pairs(batch.cache)
-    if pairs is None:
-        return
-    used = batch.mask.any(dim=0).nonzero()
-    first = int(used[0]) if used.numel() else 0
-    if first == 0:
-        return
-    batch.mask = batch.mask[:, first:]
-    batch.cache = _cache_from_pairs([(k[..., first:, :], v[..., first:, :]) for k, v in pairs])

@@ -16,25 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_platform.engines.base import (
-    ContextLengthError,
     Delta,
     Engine,
     EngineAborted,
     EngineError,
     GenerationRequest,
     SamplingParams,
+    context_length_error,
 )
+from inference_platform.engines.text import encode_prompt, render_chat_template
 
 # engine_args understood by the platform (not vLLM): translated or dropped before AsyncEngineArgs.
 _PLATFORM_ONLY_ARGS = frozenset({"batch_size", "torch_threads"})
-
-
-def _context_error(prompt_tokens: int, max_tokens: int, max_model_len: int) -> ContextLengthError:
-    return ContextLengthError(
-        f"This model's maximum context length is {max_model_len} tokens. However, you requested "
-        f"{prompt_tokens + max_tokens} tokens ({prompt_tokens} in the messages, {max_tokens} in "
-        "the completion). Please reduce the length of the messages or completion."
-    )
 
 
 def vllm_engine_args(path: str, engine_args: dict[str, Any]) -> dict[str, Any]:
@@ -136,15 +129,7 @@ class VLLMEngine(Engine):
         return self._max_len
 
     def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        tokenizer = self._require_tokenizer()
-        try:
-            with self._tokenizer_lock:
-                rendered = tokenizer.apply_chat_template(
-                    list(messages), tokenize=False, add_generation_prompt=True
-                )
-        except Exception as exc:  # jinja errors, missing template, raise_exception(...)
-            raise EngineError(f"cannot apply the chat template: {exc}", param="messages") from exc
-        return str(rendered)
+        return render_chat_template(self._require_tokenizer(), messages, self._tokenizer_lock)
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))
@@ -158,7 +143,7 @@ class VLLMEngine(Engine):
         prompt_ids = self._encode(request.prompt)
         max_tokens = request.params.max_tokens
         if len(prompt_ids) + max_tokens > self.max_model_len:
-            raise _context_error(len(prompt_ids), max_tokens, self.max_model_len)
+            raise context_length_error(len(prompt_ids), max_tokens, self.max_model_len)
         if request.request_id in self._streams:
             raise EngineError(f"request id {request.request_id!r} is already in use")
         stream = _Stream()
@@ -199,12 +184,7 @@ class VLLMEngine(Engine):
         return self._tokenizer
 
     def _encode(self, text: str) -> list[int]:
-        tokenizer = self._require_tokenizer()
-        # Chat templates already write the BOS token; do not add a second one.
-        bos = tokenizer.bos_token
-        add_special = not (bos and text.startswith(bos))
-        with self._tokenizer_lock:
-            return list(tokenizer.encode(text, add_special_tokens=add_special))
+        return encode_prompt(self._require_tokenizer(), text, self._tokenizer_lock)
 
     def _sampling_params(self, params: SamplingParams) -> Any:
         from vllm.sampling_params import RequestOutputKind

@@ -269,21 +269,21 @@ def test_context_length_error(model_path: Path) -> None:
 def test_detokenizer_and_stop_matcher_units(model_path: Path) -> None:
     from transformers import AutoTokenizer
 
-    from inference_platform.engines.transformers_engine import _Detokenizer, _StopMatcher
+    from inference_platform.engines.text import Detokenizer, StopMatcher
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     text = "Grüße aus 日本, café 🙂!"
     ids = tokenizer.encode(text, add_special_tokens=False)
-    detok = _Detokenizer(lambda i: str(tokenizer.decode(i, skip_special_tokens=True)), [])
+    detok = Detokenizer(lambda i: str(tokenizer.decode(i, skip_special_tokens=True)), [])
     pieces = [detok.push(i) for i in ids] + [detok.flush()]
     assert "".join(pieces) == text
     assert not any("\ufffd" in p for p in pieces)
 
-    matcher = _StopMatcher(["lo w", "xyz"])
+    matcher = StopMatcher(["lo w", "xyz"])
     assert matcher.feed("Hel") == ("He", False)  # "l" may start "lo w": held back
     assert matcher.feed("lo ") == ("l", False)
     assert matcher.feed("world") == ("", True)
-    other = _StopMatcher(["END"])
+    other = StopMatcher(["END"])
     assert other.feed("abcE") == ("abc", False)
     assert other.feed("x") == ("Ex", False)
     assert other.feed("EN") == ("", False)
