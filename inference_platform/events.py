@@ -151,6 +151,11 @@ class NoWorker(Exception):
 
 def redis_client(url: str) -> redis.Redis:
     """A client tuned for the event channel: fail fast when Redis is down."""
+    # Reads block for up to 5 s (XREAD BLOCK); the socket timeout must be longer than that.
     return redis.Redis.from_url(
-        url, socket_connect_timeout=3, socket_keepalive=True, health_check_interval=30
+        url,
+        socket_connect_timeout=3,
+        socket_timeout=30,
+        socket_keepalive=True,
+        health_check_interval=30,
     )

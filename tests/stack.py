@@ -75,7 +75,9 @@ class Services:
     @classmethod
     def start(cls, var_dir: Path) -> Services:
         cleanup: list[Callable[[], None]] = []
-        if _reachable("127.0.0.1", 5432):
+        # TEST_EMBEDDED=1 runs against the embedded servers even where local ones exist.
+        local = os.environ.get("TEST_EMBEDDED") != "1"
+        if local and _reachable("127.0.0.1", 5432):
             admin_url = os.environ.get(
                 "TEST_ADMIN_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
             )
@@ -96,7 +98,7 @@ class Services:
         database_url = make_url(admin_url).set(database=name).render_as_string(
             hide_password=False
         )
-        if _reachable("127.0.0.1", 6379):
+        if local and _reachable("127.0.0.1", 6379):
             # A db index of its own (claimed in db 0) so concurrent test runs and a
             # developer's Redis data never meet.
             index = _claim_redis_db("redis://127.0.0.1:6379/0")

@@ -57,8 +57,11 @@ class Runtime:
             try:
                 pubsub = self.platform.redis.pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(CANCEL_CHANNEL)
-                for message in pubsub.listen():
-                    data = message.get("data")
+                while not self.stopping.is_set():
+                    # Short waits, well inside the socket timeout, so a quiet channel is
+                    # not mistaken for a broken connection.
+                    message = pubsub.get_message(timeout=1.0)
+                    data = message.get("data") if message else None
                     if isinstance(data, bytes):
                         host.abort_group(data.decode())
             except Exception as exc:
