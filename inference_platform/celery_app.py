@@ -25,6 +25,7 @@ TASK_BATCH_CHUNK = "batch.run_chunk"
 TASK_SWEEP = "control.sweep"
 TASK_VALIDATE_BATCH = "control.validate_batch"
 TASK_DISPATCH_BATCHES = "control.dispatch_batches"
+TASK_FINALIZE_BATCH = "control.finalize_batch"
 
 # Longest any task may run. Kombu's Redis transport re-delivers an unacked message once the
 # visibility timeout passes, whether or not its worker is alive, so the hard limit must stay

@@ -15,6 +15,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -94,6 +95,12 @@ class Request(Base):
         Index("ix_requests_status_tier", "status", "tier"),
         Index("ix_requests_batch_chunk", "batch_id", "chunk_no"),
         Index("ix_requests_batch_result", "batch_id", "result_seq"),
+        Index("ix_requests_batch_status", "batch_id", "status"),
+        # Batch workers claim queued lines of their model, earliest deadline first.
+        Index(
+            "ix_requests_batch_queue", "model", "deadline", "batch_id", "line_no",
+            postgresql_where=text("status = 'queued' AND tier = 'batch'"),
+        ),
     )
 
 
@@ -174,6 +181,15 @@ class Batch(Base):
     expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelling_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Validation lease (the control worker renews it) and when validation was last enqueued;
+    # the sweeper re-enqueues a validation whose worker died or whose message was lost.
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # `output_expires_after.seconds`: lifetime of the output and error files.
+    output_expires_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Frozen at the terminal state; while running they are computed from the request rows.
+    request_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     __table_args__ = (
         Index("ix_batches_owner_created", "owner", "created_at"),

@@ -5,7 +5,15 @@ from __future__ import annotations
 from celery import shared_task
 
 from inference_platform import sweeper
-from inference_platform.celery_app import TASK_SWEEP
+from inference_platform.batches import dispatch as batch_dispatch
+from inference_platform.batches import lifecycle as batch_lifecycle
+from inference_platform.batches import validate as batch_validate
+from inference_platform.celery_app import (
+    TASK_DISPATCH_BATCHES,
+    TASK_FINALIZE_BATCH,
+    TASK_SWEEP,
+    TASK_VALIDATE_BATCH,
+)
 from workers.runtime import current
 
 
@@ -13,3 +21,25 @@ from workers.runtime import current
 def sweep() -> None:
     """Re-enqueue lost work, retry lapsed leases, fail what exceeded its attempts."""
     sweeper.sweep(current().platform)
+
+
+@shared_task(name=TASK_VALIDATE_BATCH, ignore_result=True)
+def validate_batch(batch_id: str) -> None:
+    """Check a batch's input file line by line and queue its lines (or fail it)."""
+    # A line's body must pass exactly the schema its endpoint uses, and those schemas are the
+    # API's; the core takes them as an argument so it never imports the API package.
+    from api.batches.schemas import line_checks
+
+    batch_validate.validate(current().platform, batch_id, line_checks())
+
+
+@shared_task(name=TASK_DISPATCH_BATCHES, ignore_result=True)
+def dispatch_batches() -> None:
+    """Keep every model's batch queue topped up with chunk hints."""
+    batch_dispatch.dispatch(current().platform)
+
+
+@shared_task(name=TASK_FINALIZE_BATCH, ignore_result=True)
+def finalize_batch(batch_id: str) -> None:
+    """Close a batch whose last line finished (or that is being cancelled)."""
+    batch_lifecycle.finalize(current().platform, batch_id)

@@ -64,6 +64,11 @@ def upgrade() -> None:
         sa.Column("expired_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cancelling_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("output_expires_seconds", sa.Integer(), nullable=True),
+        sa.Column("request_counts", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("usage", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_batches_owner_created", "batches", ["owner", "created_at"], unique=False)
@@ -162,6 +167,16 @@ def upgrade() -> None:
     op.create_index(
         "ix_requests_batch_result", "requests", ["batch_id", "result_seq"], unique=False
     )
+    op.create_index(
+        "ix_requests_batch_status", "requests", ["batch_id", "status"], unique=False
+    )
+    op.create_index(
+        "ix_requests_batch_queue",
+        "requests",
+        ["model", "deadline", "batch_id", "line_no"],
+        unique=False,
+        postgresql_where=sa.text("status = 'queued' AND tier = 'batch'"),
+    )
     op.create_index("ix_requests_owner_created", "requests", ["owner", "created_at"], unique=False)
     op.create_index("ix_requests_status_tier", "requests", ["status", "tier"], unique=False)
 
@@ -169,6 +184,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_requests_status_tier", table_name="requests")
     op.drop_index("ix_requests_owner_created", table_name="requests")
+    op.drop_index("ix_requests_batch_queue", table_name="requests")
+    op.drop_index("ix_requests_batch_status", table_name="requests")
     op.drop_index("ix_requests_batch_result", table_name="requests")
     op.drop_index("ix_requests_batch_chunk", table_name="requests")
     op.drop_table("requests")

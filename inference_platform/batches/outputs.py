@@ -1,0 +1,87 @@
+"""What a finished batch line records: the endpoint's response body, or an error envelope.
+
+The JSONL line around it (``{id, custom_id, response: {status_code, request_id, body}, error}``)
+is assembled by ``files.results`` from the request row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inference_platform import ids
+from inference_platform.engines.base import EngineError
+from inference_platform.errors import PlatformError
+from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES, GenerationResult
+from inference_platform.openai import chat, completions
+
+# Batch results report the tier they were served in the way OpenAI's do.
+SERVICE_TIER = "default"
+
+
+def _responses() -> tuple[Any, Any] | None:
+    """The Responses API's input and object builders, when that API is installed."""
+    try:
+        from inference_platform.responses import inputs, objects
+    except ImportError:
+        return None
+    return inputs, objects
+
+
+def supported_endpoints() -> tuple[str, ...]:
+    endpoints = (CHAT, COMPLETIONS)
+    return (*endpoints, RESPONSES) if _responses() is not None else endpoints
+
+
+def prepare(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The body ``generation.plan`` expects: Responses ``input`` becomes chat messages."""
+    if endpoint != RESPONSES:
+        return body
+    found = _responses()
+    assert found is not None
+    inputs, _ = found
+    turns = inputs.history(inputs.input_items(body["input"]))
+    return {**body, "_messages": inputs.messages(body.get("instructions"), turns)}
+
+
+def success_body(endpoint: str, line_id: str, model: str, body: dict[str, Any],
+                 result: GenerationResult, created: int) -> dict[str, Any]:
+    """The endpoint's response object for a line that generated successfully."""
+    suffix = line_id.removeprefix(ids.BATCH_REQUEST)
+    pairs = [(c.text, c.finish_reason) for c in result.choices]
+    if endpoint == CHAT:
+        return chat.completion(
+            id=ids.CHAT + suffix, created=created, model=model, choices=pairs,
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            service_tier=SERVICE_TIER,
+        )
+    if endpoint == COMPLETIONS:
+        if body.get("echo"):
+            prompts = [body["prompt"]] if isinstance(body["prompt"], str) else body["prompt"]
+            n = int(body.get("n") or 1)
+            pairs = [(prompts[i // n] + text, finish) for i, (text, finish) in enumerate(pairs)]
+        return completions.completion(
+            id=ids.COMPLETION + suffix, created=created, model=model, choices=pairs,
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            service_tier=SERVICE_TIER,
+        )
+    found = _responses()
+    assert found is not None
+    _, objects = found
+    text, finish = pairs[0]
+    return objects.finished(
+        id=ids.RESPONSE + suffix, created_at=created, body={**body, "model": model},
+        status="completed", text=text, input_tokens=result.prompt_tokens,
+        output_tokens=result.completion_tokens, finish_reason=finish,
+    )
+
+
+def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """``(status_code, {"error": {...}})`` for a line whose request failed."""
+    if isinstance(exc, EngineError):
+        err = PlatformError(exc.status_code, exc.message, code=exc.code, param=exc.param)
+    elif isinstance(exc, PlatformError):
+        err = exc
+    else:
+        err = PlatformError(500, "The engine failed while generating this request.",
+                            code="server_error")
+    return err.status, err.envelope()

@@ -1,0 +1,151 @@
+"""Validation of a batch's input file, on the control role.
+
+The file is streamed from its chunks line by line; good lines are inserted as request rows
+with COPY while reading, all in one transaction that commits together with the batch's move
+to ``in_progress``. A file with any bad line rolls that transaction back and fails the batch
+with every error (up to a cap) and its line number. The validator holds a lease on the batch
+so the sweeper can restart a validation whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from inference_platform.batches import dispatch
+from inference_platform.batches.lines import BodyCheck, LineValidator
+from inference_platform.batches.objects import usage_object
+from inference_platform.batches.rows import RowCopier
+from inference_platform.db.models import Batch, File
+from inference_platform.files.store import upload_lines
+from inference_platform.platform import Platform
+from inference_platform.tiers import BATCH
+
+log = logging.getLogger(__name__)
+
+_CLAIM = text(
+    "UPDATE batches SET lease_until = now() + make_interval(secs => :lease) "
+    "WHERE id = :id AND status = 'validating' "
+    "AND (lease_until IS NULL OR lease_until < now()) RETURNING id"
+)
+_RENEW = text(
+    "UPDATE batches SET lease_until = now() + make_interval(secs => :lease) "
+    "WHERE id = :id AND status = 'validating' RETURNING id"
+)
+
+
+class _Abandon(Exception):
+    """The batch left ``validating`` (cancelled, expired) while we read it."""
+
+
+class _Invalid(Exception):
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        super().__init__("invalid input file")
+        self.errors = errors
+
+
+def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck]) -> str | None:
+    """Validate and enqueue a batch; returns its new status (None when another validator
+    holds it or it is no longer validating)."""
+    lease = platform.settings.lease_seconds
+    with platform.db.session() as s:
+        if s.execute(_CLAIM, {"id": batch_id, "lease": lease}).first() is None:
+            return None
+        batch = s.get(Batch, batch_id)
+        assert batch is not None
+        source = s.scalar(select(File.id).where(
+            File.id == batch.input_file_id, File.owner == batch.owner,
+            File.deleted_at.is_(None), File.kind == "upload"))
+    check = checks.get(batch.endpoint)
+    validator = LineValidator(
+        batch.endpoint, check or (lambda body: body), lambda m: _serves(platform, m),
+        platform.settings.batch_max_lines,
+    )
+    if check is None:
+        validator.error("invalid_endpoint", f"Batches for {batch.endpoint} are not supported.",
+                        None, "endpoint")
+    elif source is None:
+        validator.error("file_not_found", f"The input file {batch.input_file_id} was deleted.",
+                        None, "input_file_id")
+    started = time.perf_counter()
+    total = 0
+    try:
+        with platform.db.session() as tx:
+            if not validator.failed:
+                copier = RowCopier(tx, batch, platform.settings.batch_chunk_size)
+                total = _read(platform, batch, validator, copier)
+            errors = validator.finish()
+            if validator.failed:
+                raise _Invalid(errors)
+            if not _start(tx, batch_id, total, validator.model):
+                raise _Abandon
+    except _Invalid as exc:
+        return _fail(platform, batch_id, exc.errors)
+    except _Abandon:
+        log.info("batch %s left validating while it was read; validation dropped", batch_id)
+        return None
+    log.info("batch %s: %d lines validated and queued in %.2fs", batch_id, total,
+             time.perf_counter() - started)
+    if validator.model:
+        dispatch.kick(platform, validator.model)
+    return "in_progress"
+
+
+def _serves(platform: Platform, model: str) -> bool:
+    spec = platform.catalog.get(model)
+    return spec is not None and spec.serves(BATCH)
+
+
+def _read(platform: Platform, batch: Batch, validator: LineValidator,
+          copier: RowCopier) -> int:
+    """Check every line, copying good ones in while no line has failed yet."""
+    renew_every = platform.settings.lease_seconds / 3
+    renewed = time.monotonic()
+    for line_no, raw in enumerate(upload_lines(platform, batch.input_file_id), start=1):
+        item = validator.check(line_no, raw)
+        if validator.stopped:
+            break
+        if item is not None and not validator.failed:
+            copier.add(line_no, item)
+        if time.monotonic() - renewed > renew_every:
+            _renew(platform, batch.id)
+            renewed = time.monotonic()
+    if not validator.failed:
+        copier.flush()
+    return copier.count
+
+
+def _renew(platform: Platform, batch_id: str) -> None:
+    with platform.db.session() as s:
+        if s.execute(_RENEW, {"id": batch_id,
+                              "lease": platform.settings.lease_seconds}).first() is None:
+            raise _Abandon
+
+
+def _start(tx: Session, batch_id: str, total: int, model: str | None) -> bool:
+    return tx.execute(
+        update(Batch)
+        .where(Batch.id == batch_id, Batch.status == "validating")
+        .values(status="in_progress", in_progress_at=datetime.now(UTC), total=total,
+                model=model, lease_until=None)
+        .returning(Batch.id)
+    ).first() is not None
+
+
+def _fail(platform: Platform, batch_id: str, errors: list[dict[str, object]]) -> str | None:
+    with platform.db.session() as s:
+        done = s.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.status == "validating")
+            .values(status="failed", failed_at=datetime.now(UTC), lease_until=None,
+                    errors={"object": "list", "data": errors},
+                    request_counts={"total": 0, "completed": 0, "failed": 0},
+                    usage=usage_object())
+            .returning(Batch.id)
+        ).first()
+    return "failed" if done else None
