@@ -1,0 +1,108 @@
+"""The flex tier on the API side: admission with back-pressure, and waiting for results.
+
+Every flex request is a durable job (``jobs``) on ``flex.<model>`` with the flex deadline. A
+client that does not ask for background mode blocks until its job ends; it is woken by the
+job's terminal event on the event channel (``XREAD BLOCK``), not by polling Postgres.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from inference_platform import jobs
+from inference_platform.db.models import Request
+from inference_platform.errors import PlatformError
+from inference_platform.jobs import store
+from inference_platform.jobs.follow import events, wait
+from inference_platform.platform import Platform
+from inference_platform.tiers import FLEX
+
+
+def admit(platform: Platform, model: str) -> None:
+    """429 with ``Retry-After`` when the model's flex queue is full (the SDK retries)."""
+    limit = platform.settings.flex_queue_limit
+    if store.queued_count(platform, FLEX, model, limit) >= limit:
+        retry_after = str(platform.settings.flex_retry_after_seconds)
+        raise PlatformError(
+            429,
+            f"The flex queue for `{model}` is full ({limit} requests waiting); retry after "
+            f"{retry_after} s or use the default service tier.",
+            type="requests",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": retry_after},
+        )
+
+
+def submit(
+    platform: Platform, *, id: str, owner: str, endpoint: str, body: dict[str, Any], **fields: Any
+) -> Request:
+    """Admit and enqueue one flex job with the flex deadline."""
+    spec = platform.model(body.get("model"))
+    if not spec.serves(FLEX):
+        raise PlatformError(
+            400, f"The model `{spec.name}` is not offered in the flex tier.",
+            param="service_tier", code="invalid_value",
+        )
+    admit(platform, spec.name)
+    return jobs.enqueue(
+        platform, id=id, owner=owner, tier=FLEX, endpoint=endpoint, model=spec.name, body=body,
+        deadline_seconds=platform.settings.flex_deadline_seconds, **fields,
+    )
+
+
+def raise_error(event: dict[str, Any]) -> None:
+    if event["t"] == "error":
+        raise PlatformError(
+            int(event.get("status") or 500),
+            event.get("message") or "The request failed.",
+            code=event.get("code"),
+            param=event.get("param"),
+        )
+
+
+# -- Chat Completions with service_tier "flex" ------------------------------------------------
+
+
+def chat_result(platform: Platform, request_id: str) -> dict[str, Any]:
+    """Wait for a blocking flex chat completion; its object, or its error raised."""
+    timeout = platform.settings.flex_wait_seconds
+    if wait(platform, request_id, timeout) is None:
+        jobs.stop(platform, request_id, status="cancelled")  # nobody can fetch it later
+        raise PlatformError(
+            504, f"The flex request did not finish within {timeout:g} s.", code="timeout"
+        )
+    row = store.load(platform, request_id)
+    if row is not None and row.result is not None and row.status == "completed":
+        return row.result
+    error = (row.error if row is not None else None) or {}
+    raise PlatformError(
+        (row.status_code if row is not None else None) or 500,
+        error.get("message") or "The request failed.",
+        code=error.get("code"),
+        param=error.get("param"),
+    )
+
+
+def chat_stream(platform: Platform, request_id: str) -> Iterator[dict[str, Any]]:
+    """Live events of a flex chat completion; waits for the first output before returning so
+    an error before any token still gets its own HTTP status."""
+    stream = events(platform, request_id, timeout=platform.settings.flex_wait_seconds)
+    try:
+        first = next(stream)
+        while first["t"] in ("started", "idle"):
+            first = next(stream)
+    except TimeoutError:
+        jobs.stop(platform, request_id, status="cancelled")
+        raise PlatformError(
+            504, "The flex request did not start in time.", code="timeout"
+        ) from None
+    raise_error(first)
+
+    def relay() -> Iterator[dict[str, Any]]:
+        yield first
+        for event in stream:
+            raise_error(event)
+            yield event
+
+    return relay()

@@ -1,0 +1,78 @@
+"""Lease renewal for the jobs a worker process is running.
+
+One thread per process renews every held lease in a single update, a third of a lease apart,
+whether or not tokens are flowing (a job waiting for an engine slot must not look dead). A job
+whose lease could not be renewed is no longer ours (cancelled, expired, or handed to another
+attempt after a stall): its generation is aborted so the slot goes to work that counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from inference_platform.engines.host import EngineHost
+from inference_platform.jobs import store
+from inference_platform.platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    def __init__(self, platform: Platform, host: EngineHost) -> None:
+        self.platform = platform
+        self.host = host
+        self.lease = platform.settings.lease_seconds
+        self._held: dict[str, int] = {}
+        self._lost: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
+        self._thread.start()
+
+    def hold(self, request_id: str, attempt: int) -> None:
+        with self._lock:
+            self._held[request_id] = attempt
+            self._lost.discard(request_id)
+
+    def release(self, request_id: str) -> None:
+        with self._lock:
+            self._held.pop(request_id, None)
+            self._lost.discard(request_id)
+
+    def lost(self, request_id: str) -> bool:
+        with self._lock:
+            return request_id in self._lost
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(self.lease / 3)
+            with self._lock:
+                held = dict(self._held)
+            if not held:
+                continue
+            try:
+                alive = store.renew(self.platform, held, self.lease)
+            except Exception as exc:  # Postgres away: try again; the lease has slack
+                log.warning("lease renewal failed: %s", exc)
+                continue
+            for request_id in set(held) - alive:
+                with self._lock:
+                    if self._held.get(request_id) != held[request_id]:
+                        continue  # finished meanwhile
+                    self._lost.add(request_id)
+                log.info("lease of %s lost; aborting its generation", request_id)
+                self.host.abort_group(request_id)
+
+
+_keepers: dict[int, LeaseKeeper] = {}
+_keepers_lock = threading.Lock()
+
+
+def keeper(platform: Platform, host: EngineHost) -> LeaseKeeper:
+    """The process's keeper for ``host`` (started on first use)."""
+    with _keepers_lock:
+        found = _keepers.get(id(host))
+        if found is None:
+            found = _keepers[id(host)] = LeaseKeeper(platform, host)
+        return found

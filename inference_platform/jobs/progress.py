@@ -1,0 +1,63 @@
+"""What a job has produced so far, read back from its event channel.
+
+Job workers publish, besides the text, running token counts on every ``delta`` and
+``choice_end`` (``n``: output tokens of that choice so far, ``p``: its prompt tokens). From
+those, anyone can tell what an interrupted attempt already produced: a retry continues from
+there, and whoever stops a job (cancel, expiry, a lost worker) keeps that output and bills it
+without a tokenizer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from inference_platform.events import TERMINAL
+
+
+@dataclass
+class Progress:
+    texts: dict[int, str] = field(default_factory=dict)
+    finish: dict[int, str] = field(default_factory=dict)
+    output_tokens: dict[int, int] = field(default_factory=dict)
+    prompt_tokens: dict[int, int] = field(default_factory=dict)
+    attempts: int = 0
+    terminal: dict[str, Any] | None = None
+
+    @property
+    def produced(self) -> bool:
+        """Whether any output exists (a job can fail after starting, before its first token)."""
+        return bool(self.output_tokens) or any(self.texts.values())
+
+    def text(self, index: int = 0) -> str:
+        return self.texts.get(index, "")
+
+    def total_output(self) -> int:
+        return sum(self.output_tokens.values())
+
+    def total_prompt(self) -> int:
+        # Jobs have one prompt shared by all choices: count it once.
+        return max(self.prompt_tokens.values(), default=0)
+
+
+def read(events: list[dict[str, Any]]) -> Progress:
+    """Fold channel events (oldest first) up to the first terminal one."""
+    state = Progress()
+    for event in events:
+        kind = event.get("t")
+        if kind in TERMINAL:
+            state.terminal = event
+            break
+        if kind == "started":
+            state.attempts += 1
+            continue
+        index = int(event.get("i", 0))
+        if kind == "delta":
+            state.texts[index] = state.texts.get(index, "") + event.get("x", "")
+        elif kind == "choice_end" and event.get("finish_reason"):
+            state.finish[index] = event["finish_reason"]
+        if "n" in event:
+            state.output_tokens[index] = int(event["n"])
+        if "p" in event:
+            state.prompt_tokens[index] = int(event["p"])
+    return state

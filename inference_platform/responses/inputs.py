@@ -1,0 +1,106 @@
+"""From a request's ``input`` (and an earlier response) to engine messages and input items.
+
+The API's schema has already checked the shape; here the input becomes
+
+* input items with ids, kept for ``GET /v1/responses/{id}/input_items``;
+* the conversation ``history`` (earlier turns and this input, without instructions, which
+  ``previous_response_id`` does not carry over);
+* the engine's ``messages``: instructions first, then the history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inference_platform import ids
+from inference_platform.errors import invalid
+
+TEXT_PARTS = ("input_text", "output_text")
+
+
+def _parts(role: str, content: Any) -> list[dict[str, Any]]:
+    kind = "output_text" if role == "assistant" else "input_text"
+    if isinstance(content, str):
+        raw = [{"type": kind, "text": content}]
+    else:
+        raw = [{"type": p["type"], "text": p["text"]} for p in content]
+    # Assistant text parts are output_text objects; the SDK requires their annotations.
+    return [
+        {**p, "annotations": []} if p["type"] == "output_text" else p for p in raw
+    ]
+
+
+def input_items(raw: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Input items as stored and listed: messages with ids and text parts."""
+    entries = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw
+    items = []
+    for entry in entries:
+        role = entry.get("role", "user")
+        given = entry.get("id")
+        items.append(
+            {
+                "id": given if isinstance(given, str) and given else ids.new_id(ids.MESSAGE),
+                "type": "message",
+                "role": role,
+                "status": "completed",
+                "content": _parts(role, entry.get("content", "")),
+            }
+        )
+    return items
+
+
+def item_text(item: dict[str, Any]) -> str:
+    return "".join(p.get("text", "") for p in item["content"] if p.get("type") in TEXT_PARTS)
+
+
+def history(
+    items: list[dict[str, Any]],
+    previous: dict[str, Any] | None = None,
+    previous_output: str | None = None,
+) -> list[dict[str, str]]:
+    """The conversation so far: the earlier response's history and answer, then this input."""
+    turns: list[dict[str, str]] = []
+    if previous is not None:
+        turns.extend(previous.get("_history") or [])
+        if previous_output:
+            turns.append({"role": "assistant", "content": previous_output})
+    for item in items:
+        # Most chat templates know no developer role; it means system.
+        role = "system" if item["role"] == "developer" else item["role"]
+        turns.append({"role": role, "content": item_text(item)})
+    return turns
+
+
+def messages(instructions: str | None, turns: list[dict[str, str]]) -> list[dict[str, str]]:
+    head = [{"role": "system", "content": instructions}] if instructions else []
+    return head + turns
+
+
+def output_text(result: dict[str, Any] | None) -> str:
+    """The text of a stored Response's output messages (what the SDK calls output_text)."""
+    if not result:
+        return ""
+    return "".join(
+        item_text(item) for item in result.get("output", []) if item.get("type") == "message"
+    )
+
+
+def page(
+    items: list[dict[str, Any]], *, after: str | None, limit: int, order: str
+) -> dict[str, Any]:
+    """One page of input items: ``order`` desc lists the newest (last) item first."""
+    ordered = list(reversed(items)) if order == "desc" else list(items)
+    start = 0
+    if after is not None:
+        positions = [i for i, item in enumerate(ordered) if item["id"] == after]
+        if not positions:
+            raise invalid(f"No input item with id '{after}' in this response.", param="after")
+        start = positions[0] + 1
+    data = ordered[start : start + limit]
+    return {
+        "object": "list",
+        "data": data,
+        "first_id": data[0]["id"] if data else None,
+        "last_id": data[-1]["id"] if data else None,
+        "has_more": start + limit < len(ordered),
+    }

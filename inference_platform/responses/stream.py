@@ -1,0 +1,141 @@
+"""Responses streaming events, derived deterministically from a request's event channel.
+
+Every API host turns the same channel events into the same Responses events with the same
+``sequence_number``: that is what lets ``GET /v1/responses/{id}?stream=true&starting_after=N``
+resume a stream on any host, at any point. Channel events that carry no output (a retry's
+second ``started``, ``choice_end``) produce nothing, so a retried attempt that continues the
+earlier one's text keeps the numbering intact.
+
+When the channel has expired, ``synthesize`` rebuilds the sequence from the stored object.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from inference_platform.responses.objects import message_id, output_message, output_text_part
+
+Event = tuple[str, dict[str, Any]]
+
+# Not an event: an SSE comment a quiet stream sends now and then.
+KEEPALIVE = "keepalive"
+
+# Cancelled has no event type of its own in the SDK; it ends like any unfinished response.
+TERMINAL_TYPES = {"completed": "response.completed", "failed": "response.failed"}
+
+
+class StreamBuilder:
+    """Feeds on channel events for one response; yields ``(event type, payload)`` pairs."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        # ``base`` is the response as created (no output, no usage).
+        self.base = base
+        self.seq = 0
+        self.text = ""
+        self.started = False
+        self.opened = False
+        self.finish_reason: str | None = None
+        self.item_id = message_id(base["id"])
+
+    def _event(self, kind: str, **fields: Any) -> Event:
+        payload = {"type": kind, **fields, "sequence_number": self.seq}
+        self.seq += 1
+        return kind, payload
+
+    def _snapshot(self, status: str) -> dict[str, Any]:
+        obj = copy.deepcopy(self.base)
+        obj["status"] = status
+        return obj
+
+    def _where(self) -> dict[str, Any]:
+        return {"item_id": self.item_id, "output_index": 0, "content_index": 0}
+
+    def created(self) -> list[Event]:
+        first = "queued" if self.base.get("background") else "in_progress"
+        return [self._event("response.created", response=self._snapshot(first))]
+
+    def _start(self) -> list[Event]:
+        if self.started:
+            return []
+        self.started = True
+        return [self._event("response.in_progress", response=self._snapshot("in_progress"))]
+
+    def _open(self) -> list[Event]:
+        """The output message and its text part, announced before their first text."""
+        out = self._start()
+        if self.opened:
+            return out
+        self.opened = True
+        return out + [
+            self._event(
+                "response.output_item.added",
+                output_index=0,
+                item={**output_message(self.base["id"], "", "in_progress"), "content": []},
+            ),
+            self._event(
+                "response.content_part.added", **self._where(), part=output_text_part("")
+            ),
+        ]
+
+    def feed(self, event: dict[str, Any]) -> list[Event]:
+        """Responses events for one channel event (``end``/``error`` go to ``finish``)."""
+        kind = event.get("t")
+        if kind == "started":
+            return self._start()
+        if event.get("i", 0) != 0:
+            return []  # a response has one output; other choices never exist here
+        if kind == "choice_end":
+            self.finish_reason = event.get("finish_reason")
+            return []
+        if kind == "delta" and event.get("x"):
+            out = self._open()
+            self.text += event["x"]
+            out.append(
+                self._event(
+                    "response.output_text.delta", **self._where(), delta=event["x"], logprobs=[]
+                )
+            )
+            return out
+        return []
+
+    def finish(self, final: dict[str, Any]) -> list[Event]:
+        """Close the open output item and end with the event that matches ``final``."""
+        out: list[Event] = []
+        if final.get("output") and not self.opened:
+            out += self._open()  # finished without any text (e.g. an immediate end of text)
+        if self.opened:
+            part = output_text_part(self.text)
+            status = "completed" if final["status"] == "completed" else "incomplete"
+            item = output_message(self.base["id"], self.text, status)
+            out += [
+                self._event(
+                    "response.output_text.done", **self._where(), text=self.text, logprobs=[]
+                ),
+                self._event("response.content_part.done", **self._where(), part=part),
+                self._event("response.output_item.done", output_index=0, item=item),
+            ]
+        kind = TERMINAL_TYPES.get(final["status"], "response.incomplete")
+        out.append(self._event(kind, response=final))
+        return out
+
+
+def synthesize(base: dict[str, Any], final: dict[str, Any], text: str) -> list[Event]:
+    """The whole sequence for a finished response whose channel is gone: one delta."""
+    builder = StreamBuilder(base)
+    out = builder.created()
+    if final.get("output"):
+        out += builder.feed({"t": "started"})
+        out += builder.feed({"t": "delta", "i": 0, "x": text})
+    return out + builder.finish(final)
+
+
+def after(events: Iterable[Event], starting_after: int | None) -> Iterator[Event]:
+    """Only events whose ``sequence_number`` is greater than ``starting_after`` (and
+    keep-alives, which have none)."""
+    for kind, payload in events:
+        if kind == KEEPALIVE or starting_after is None:
+            yield kind, payload
+        elif payload["sequence_number"] > starting_after:
+            yield kind, payload

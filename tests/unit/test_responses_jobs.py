@@ -1,0 +1,73 @@
+"""Job progress read back from the event channel, and a retry continuing from it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from inference_platform.engines import build_engine
+from inference_platform.engines.host import EngineHost
+from inference_platform.generation import CHAT, plan
+from inference_platform.jobs import progress
+from inference_platform.jobs.runner import resume
+
+
+@pytest.fixture
+def host() -> Iterator[EngineHost]:
+    h = EngineHost(build_engine("simulated", "sim", None, {"tokens_per_second": 0}))
+    h.start()
+    yield h
+    h.stop()
+
+
+def test_progress_reads_text_counts_and_stops_at_the_end() -> None:
+    state = progress.read([
+        {"t": "started", "attempt": 1},
+        {"t": "delta", "i": 0, "x": "a", "n": 1, "p": 7},
+        {"t": "delta", "i": 1, "x": "b c", "n": 2, "p": 7},
+        {"t": "choice_end", "i": 1, "finish_reason": "stop", "n": 2, "p": 7},
+        {"t": "started", "attempt": 2},
+        {"t": "delta", "i": 0, "x": " d", "n": 2, "p": 7},
+        {"t": "end", "usage": {}},
+        {"t": "delta", "i": 0, "x": "ignored"},
+    ])
+    assert state.texts == {0: "a d", 1: "b c"} and state.finish == {1: "stop"}
+    assert state.total_output() == 4 and state.total_prompt() == 7
+    assert state.attempts == 2 and state.produced and state.terminal is not None
+    assert not progress.read([{"t": "started", "attempt": 1}]).produced
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, *args: Any) -> None:
+        self.calls.append(args)
+
+
+def test_resume_continues_unfinished_choices(host: EngineHost) -> None:
+    body = {"messages": [{"role": "user", "content": "tell me"}], "n": 3, "max_tokens": 10}
+    requests, prompt_of = plan(host, CHAT, body, "chatcmpl-1", tier="flex", default_max_tokens=16)
+    prior = progress.read([
+        {"t": "started", "attempt": 1},
+        {"t": "delta", "i": 0, "x": "one two three", "n": 3, "p": 4},
+        {"t": "delta", "i": 1, "x": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "n": 10, "p": 4},
+        {"t": "delta", "i": 2, "x": "done", "n": 1, "p": 4},
+        {"t": "choice_end", "i": 2, "finish_reason": "stop", "n": 1, "p": 4},
+    ])
+    publish = Recorder()
+    result = resume(host, requests, prompt_of, prior, publish)  # type: ignore[arg-type]
+    first, full, stopped = result.choices
+    # Choice 0 went on from its text with the 7 tokens it had left.
+    assert first.text.startswith("one two three") and first.completion_tokens == 10
+    assert len(first.text.removeprefix("one two three").split()) == 7
+    assert first.finish_reason == "length"
+    # Choice 1 had used its whole budget; choice 2 had finished: neither runs again.
+    assert full.finish_reason == "length" and full.completion_tokens == 10
+    assert stopped.text == "done" and stopped.finish_reason == "stop"
+    assert result.prompt_tokens == 4 and result.completion_tokens == 21
+    # Published counts continue the earlier attempt's: 3 + the new tokens, same prompt.
+    assert publish.calls[-1][0] == 0 and publish.calls[-1][3:] == (10, 4)
+    assert (1, "", "length", 10, 4) in publish.calls
