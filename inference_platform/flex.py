@@ -61,11 +61,11 @@ def raise_error(event: dict[str, Any]) -> None:
         )
 
 
-# -- Chat Completions with service_tier "flex" ------------------------------------------------
+# -- Chat Completions and Completions with service_tier "flex" --------------------------------
 
 
-def chat_result(platform: Platform, request_id: str) -> dict[str, Any]:
-    """Wait for a blocking flex chat completion; its object, or its error raised."""
+def result(platform: Platform, request_id: str) -> dict[str, Any]:
+    """Wait for a blocking flex completion; its object, or its error raised."""
     timeout = platform.settings.flex_wait_seconds
     if wait(platform, request_id, timeout) is None:
         jobs.stop(platform, request_id, status="cancelled")  # nobody can fetch it later
@@ -84,8 +84,8 @@ def chat_result(platform: Platform, request_id: str) -> dict[str, Any]:
     )
 
 
-def chat_stream(platform: Platform, request_id: str) -> Iterator[dict[str, Any]]:
-    """Live events of a flex chat completion; waits for the first output before returning so
+def live_events(platform: Platform, request_id: str) -> Iterator[dict[str, Any]]:
+    """Live events of a flex completion; waits for the first output before returning so
     an error before any token still gets its own HTTP status."""
     stream = events(platform, request_id, timeout=platform.settings.flex_wait_seconds)
     try:

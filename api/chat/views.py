@@ -66,12 +66,12 @@ def _flex(body: dict[str, Any], label: str) -> Response:
         stream=bool(body.get("stream")),
     )
     if not body.get("stream"):
-        return jsonify(flex.chat_result(platform(), row.id))
+        return jsonify(flex.result(platform(), row.id))
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     job = realtime.Submitted(
         row.id, int(row.created_at.timestamp()), row.model, CHAT, label, body
     )
-    events = flex.chat_stream(platform(), row.id)
+    events = flex.live_events(platform(), row.id)
 
     def on_close() -> None:
         jobs.stop(platform(), row.id, status="cancelled")

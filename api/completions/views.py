@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
@@ -10,11 +11,11 @@ from api import sse
 from api.completions.schemas import CompletionPostSchema
 from api.context import owner, platform
 from api.validation import json_body, load
-from inference_platform import ids, realtime
+from inference_platform import flex, ids, jobs, realtime
 from inference_platform.errors import PlatformError
 from inference_platform.generation import COMPLETIONS
 from inference_platform.openai import completions as objects
-from inference_platform.tiers import reported_tier, tier_for
+from inference_platform.tiers import FLEX, reported_tier, tier_for
 
 bp = Blueprint("completions", __name__, url_prefix="/v1")
 _schema = CompletionPostSchema()
@@ -30,6 +31,8 @@ def create() -> Response:
     """Create a text completion, streamed or whole."""
     body = load(_schema, json_body())
     label = reported_tier(body.get("service_tier"))
+    if tier_for(body.get("service_tier")) == FLEX:
+        return _flex(body, label)
     job = realtime.submit(
         platform(), owner=owner(), endpoint=COMPLETIONS, body=body, id_prefix=ids.COMPLETION,
         service_tier=label, tier=tier_for(body.get("service_tier")),
@@ -42,10 +45,7 @@ def create() -> Response:
             _chunks(job, events, include_usage), on_close=lambda: realtime.cancel(platform(), job)
         )
     result = realtime.collect(platform(), job, n)
-    texts = result.texts
-    if body.get("echo"):
-        prompts = [body["prompt"]] if isinstance(body["prompt"], str) else body["prompt"]
-        texts = [prompts[i // int(body["n"])] + t for i, t in enumerate(texts)]
+    texts = objects.echoed(body, result.texts)
     return jsonify(
         objects.completion(
             id=job.id, created=job.created, model=job.model,
@@ -55,6 +55,26 @@ def create() -> Response:
             service_tier=label,
         )
     )
+
+
+def _flex(body: dict[str, Any], label: str) -> Response:
+    """Flex: a durable job on the flex queue; the client blocks, or streams, until it ends."""
+    row = flex.submit(
+        platform(), id=ids.new_id(ids.COMPLETION), owner=owner(), endpoint=COMPLETIONS,
+        body=body, stream=bool(body.get("stream")),
+    )
+    if not body.get("stream"):
+        return jsonify(flex.result(platform(), row.id))
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    job = realtime.Submitted(
+        row.id, int(row.created_at.timestamp()), row.model, COMPLETIONS, label, body
+    )
+    events = flex.live_events(platform(), row.id)
+
+    def on_close() -> None:
+        jobs.stop(platform(), row.id, status="cancelled")
+
+    return sse.stream(_chunks(job, events, include_usage), on_close=on_close)
 
 
 def _chunks(job: realtime.Submitted, events: Iterator[dict], include_usage: bool) -> Iterator[str]:

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_platform.db.models import Request
-from inference_platform.generation import CHAT, RESPONSES
-from inference_platform.openai import chat
+from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
+from inference_platform.openai import chat, completions
 from inference_platform.responses import objects
 from inference_platform.tiers import reported_tier
 
@@ -39,6 +39,17 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
             created=created_at(row),
             model=row.model,
             choices=list(zip(outcome.texts, outcome.finish, strict=True)),
+            prompt_tokens=outcome.prompt_tokens,
+            completion_tokens=outcome.output_tokens,
+            service_tier=reported_tier(row.body.get("service_tier")),
+        )
+    if row.endpoint == COMPLETIONS and outcome.status in ("completed", "cancelled"):
+        return completions.completion(
+            id=row.id,
+            created=created_at(row),
+            model=row.model,
+            choices=list(zip(completions.echoed(row.body, outcome.texts), outcome.finish,
+                             strict=True)),
             prompt_tokens=outcome.prompt_tokens,
             completion_tokens=outcome.output_tokens,
             service_tier=reported_tier(row.body.get("service_tier")),

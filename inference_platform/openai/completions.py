@@ -35,3 +35,12 @@ def completion(
     if service_tier is not None:
         out["service_tier"] = service_tier
     return out
+
+
+def echoed(body: dict[str, Any], texts: list[str]) -> list[str]:
+    """With ``echo``, each choice starts with its prompt (choices are prompt-major)."""
+    if not body.get("echo"):
+        return texts
+    prompts = [body["prompt"]] if isinstance(body["prompt"], str) else body["prompt"]
+    n = int(body.get("n") or 1)
+    return [prompts[i // n] + text for i, text in enumerate(texts)]

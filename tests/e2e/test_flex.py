@@ -137,6 +137,24 @@ def test_chat_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
     assert err.value.code == "context_length_exceeded"
 
 
+def test_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
+    resp = client.completions.create(
+        model=SIM, prompt=["one", "two"], max_tokens=4, echo=True,
+        extra_body={"service_tier": "flex"},
+    )
+    assert resp.id.startswith("cmpl-") and job(db, resp.id).tier == "flex"
+    assert resp.choices[0].text.startswith("one") and resp.choices[1].text.startswith("two")
+    assert resp.usage is not None and resp.usage.completion_tokens == 8
+    [usage] = usage_rows(db, resp.id)
+    assert usage.tier == "flex" and usage.endpoint == "/v1/completions"
+    chunks = list(client.completions.create(
+        model=SIM, prompt="three", max_tokens=3, stream=True,
+        extra_body={"service_tier": "flex"},
+    ))
+    assert len("".join(c.choices[0].text for c in chunks if c.choices).split()) == 3
+    assert chunks[-1].choices[0].finish_reason == "length"
+
+
 def test_flex_queue_limit_answers_429(client: openai.OpenAI, stack: Any) -> None:
     """No worker serves this model, so its flex queue only grows: fill it to the limit."""
     limit = stack.settings.flex_queue_limit
