@@ -7,11 +7,12 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from api import flex as flex_views
 from api import sse
 from api.chat.schemas import ChatCompletionPostSchema
 from api.context import owner, platform
 from api.validation import json_body, load
-from inference_platform import flex, ids, jobs, realtime
+from inference_platform import ids, realtime
 from inference_platform.errors import PlatformError
 from inference_platform.generation import CHAT
 from inference_platform.openai import chat as objects
@@ -28,7 +29,10 @@ def create() -> Response:
     body = load(_schema, json_body())
     label = reported_tier(body.get("service_tier"))
     if tier_for(body.get("service_tier")) == FLEX:
-        return _flex(body, label)
+        return flex_views.respond(
+            body, label, endpoint=CHAT, id_prefix=ids.CHAT,
+            chunks=lambda job, events, usage: _chunks(job, events, body["n"], usage),
+        )
     job = realtime.submit(
         platform(),
         owner=owner(),
@@ -57,26 +61,6 @@ def create() -> Response:
             service_tier=label,
         )
     )
-
-
-def _flex(body: dict[str, Any], label: str) -> Response:
-    """Flex: a durable job on the flex queue; the client blocks, or streams, until it ends."""
-    row = flex.submit(
-        platform(), id=ids.new_id(ids.CHAT), owner=owner(), endpoint=CHAT, body=body,
-        stream=bool(body.get("stream")),
-    )
-    if not body.get("stream"):
-        return jsonify(flex.result(platform(), row.id))
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    job = realtime.Submitted(
-        row.id, int(row.created_at.timestamp()), row.model, CHAT, label, body
-    )
-    events = flex.live_events(platform(), row.id)
-
-    def on_close() -> None:
-        jobs.stop(platform(), row.id, status="cancelled")
-
-    return sse.stream(_chunks(job, events, body["n"], include_usage), on_close=on_close)
 
 
 def _chunks(

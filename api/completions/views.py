@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from api import flex as flex_views
 from api import sse
 from api.completions.schemas import CompletionPostSchema
 from api.context import owner, platform
 from api.validation import json_body, load
-from inference_platform import flex, ids, jobs, realtime
+from inference_platform import ids, realtime
 from inference_platform.errors import PlatformError
 from inference_platform.generation import COMPLETIONS
 from inference_platform.openai import completions as objects
@@ -32,7 +32,9 @@ def create() -> Response:
     body = load(_schema, json_body())
     label = reported_tier(body.get("service_tier"))
     if tier_for(body.get("service_tier")) == FLEX:
-        return _flex(body, label)
+        return flex_views.respond(
+            body, label, endpoint=COMPLETIONS, id_prefix=ids.COMPLETION, chunks=_chunks
+        )
     job = realtime.submit(
         platform(), owner=owner(), endpoint=COMPLETIONS, body=body, id_prefix=ids.COMPLETION,
         service_tier=label, tier=tier_for(body.get("service_tier")),
@@ -55,26 +57,6 @@ def create() -> Response:
             service_tier=label,
         )
     )
-
-
-def _flex(body: dict[str, Any], label: str) -> Response:
-    """Flex: a durable job on the flex queue; the client blocks, or streams, until it ends."""
-    row = flex.submit(
-        platform(), id=ids.new_id(ids.COMPLETION), owner=owner(), endpoint=COMPLETIONS,
-        body=body, stream=bool(body.get("stream")),
-    )
-    if not body.get("stream"):
-        return jsonify(flex.result(platform(), row.id))
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    job = realtime.Submitted(
-        row.id, int(row.created_at.timestamp()), row.model, COMPLETIONS, label, body
-    )
-    events = flex.live_events(platform(), row.id)
-
-    def on_close() -> None:
-        jobs.stop(platform(), row.id, status="cancelled")
-
-    return sse.stream(_chunks(job, events, include_usage), on_close=on_close)
 
 
 def _chunks(job: realtime.Submitted, events: Iterator[dict], include_usage: bool) -> Iterator[str]:

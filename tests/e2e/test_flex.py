@@ -4,55 +4,23 @@ Completions with flex, back-pressure, and durability (lost messages, dead worker
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import openai
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from inference_platform import ids
-from inference_platform.db.models import Request, UsageRecord
+from inference_platform.db.models import Request
 from inference_platform.responses import inputs
 from tests.conftest import SIM, SIM_SLOW
+from tests.helpers import finished, job, poll, usage_rows
 
 pytestmark = pytest.mark.e2e
 
 NO_WORKERS = "no-workers"
-
-
-def poll(fn: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s; last value: {value!r}")
-        time.sleep(0.1)
-
-
-def finished(client: openai.OpenAI, response_id: str, timeout: float = 30) -> Any:
-    return poll(
-        lambda: client.responses.retrieve(response_id),
-        lambda r: r.status not in ("queued", "in_progress"),
-        timeout,
-    )
-
-
-def usage_rows(db: Any, request_id: str) -> list[UsageRecord]:
-    with db.session() as s:
-        return list(s.scalars(select(UsageRecord).where(UsageRecord.request_id == request_id)))
-
-
-def job(db: Any, request_id: str) -> Request:
-    with db.session() as s:
-        row = s.get(Request, request_id)
-    assert row is not None
-    return row
 
 
 def insert_job(db: Any, *, model: str, text: str, **columns: Any) -> str:

@@ -4,37 +4,17 @@ background work, cancel, delete, input items, chaining and bad input."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import openai
 import pytest
 import redis
-from sqlalchemy import select
 
-from inference_platform.db.models import Request, UsageRecord
+from inference_platform.db.models import Request
 from tests.conftest import DEMO, SIM, SIM_SLOW
+from tests.helpers import finished, usage_rows
 
 pytestmark = pytest.mark.e2e
-
-
-def poll(fn: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s; last value: {value!r}")
-        time.sleep(0.1)
-
-
-def finished(client: openai.OpenAI, response_id: str, timeout: float = 30) -> Any:
-    return poll(
-        lambda: client.responses.retrieve(response_id),
-        lambda r: r.status not in ("queued", "in_progress"),
-        timeout,
-    )
 
 
 def channel(stack: Any) -> redis.Redis:
@@ -50,11 +30,6 @@ def first_delta(client: openai.OpenAI, response_id: str, timeout: float = 20) ->
             if event.type == "response.output_text.delta":
                 return
     raise AssertionError("the stream ended without any text")
-
-
-def usage_rows(db: Any, request_id: str) -> list[UsageRecord]:
-    with db.session() as s:
-        return list(s.scalars(select(UsageRecord).where(UsageRecord.request_id == request_id)))
 
 
 def sim_prompt_words(turns: list[tuple[str, str]]) -> int:
