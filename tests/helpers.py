@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ import openai
 from sqlalchemy import select
 
 from inference_platform.db.models import Request, UsageRecord
+from tests.conftest import SIM
 
 
 def poll(fn: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
@@ -43,3 +45,49 @@ def job(db: Any, request_id: str) -> Request:
         row = s.get(Request, request_id)
     assert row is not None
     return row
+
+
+# -- batches ---------------------------------------------------------------------------
+
+CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
+TERMINAL = ("completed", "failed", "expired", "cancelled")
+
+
+def chat_line(custom_id: str, model: str = SIM, max_tokens: int = 8, **extra: Any) -> dict:
+    return {"custom_id": custom_id, "method": "POST", "url": CHAT,
+            "body": {"model": model, "messages": [{"role": "user", "content": f"say {custom_id}"}],
+                     "max_tokens": max_tokens, **extra}}
+
+
+def jsonl(lines: list[Any]) -> bytes:
+    return b"".join((x if isinstance(x, bytes) else json.dumps(x).encode()) + b"\n"
+                    for x in lines)
+
+
+def submit(client: openai.OpenAI, lines: list[Any], *, endpoint: str = CHAT,
+           window: str = "24h", **kw: Any) -> Any:
+    f = client.files.create(file=("batch.jsonl", jsonl(lines)), purpose="batch")
+    return client.batches.create(input_file_id=f.id, endpoint=endpoint,  # type: ignore[arg-type]
+                                 completion_window=window, **kw)  # type: ignore[arg-type]
+
+
+def wait_for(client: openai.OpenAI, batch_id: str, done: Callable[[Any], bool],
+             timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = client.batches.retrieve(batch_id)
+        if done(batch):
+            return batch
+        assert time.monotonic() < deadline, f"batch stuck: {batch.status} {batch.request_counts}"
+        time.sleep(0.25)
+
+
+def batch_finished(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Any:
+    return wait_for(client, batch_id, lambda b: b.status in TERMINAL, timeout)
+
+
+def lines_of(client: openai.OpenAI, file_id: str | None) -> list[dict]:
+    if file_id is None:
+        return []
+    return [json.loads(x) for x in client.files.content(file_id).text.splitlines()]

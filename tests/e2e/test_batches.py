@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,52 +15,21 @@ from sqlalchemy import func, select
 
 from inference_platform.db.models import Batch, Request, UsageRecord
 from tests.conftest import DEMO, SIM, SIM_SLOW
+from tests.helpers import (
+    CHAT,
+    COMPLETIONS,
+    TERMINAL,
+    chat_line,
+    jsonl,
+    lines_of,
+    submit,
+    wait_for,
+)
+from tests.helpers import (
+    batch_finished as finished,
+)
 
 pytestmark = pytest.mark.e2e
-
-CHAT = "/v1/chat/completions"
-COMPLETIONS = "/v1/completions"
-TERMINAL = ("completed", "failed", "expired", "cancelled")
-
-
-def chat_line(custom_id: str, model: str = SIM, max_tokens: int = 8, **extra: Any) -> dict:
-    return {"custom_id": custom_id, "method": "POST", "url": CHAT,
-            "body": {"model": model, "messages": [{"role": "user", "content": f"say {custom_id}"}],
-                     "max_tokens": max_tokens, **extra}}
-
-
-def jsonl(lines: list[Any]) -> bytes:
-    return b"".join((x if isinstance(x, bytes) else json.dumps(x).encode()) + b"\n"
-                    for x in lines)
-
-
-def submit(client: openai.OpenAI, lines: list[Any], *, endpoint: str = CHAT,
-           window: str = "24h", **kw: Any) -> Any:
-    f = client.files.create(file=("batch.jsonl", jsonl(lines)), purpose="batch")
-    return client.batches.create(input_file_id=f.id, endpoint=endpoint,  # type: ignore[arg-type]
-                                 completion_window=window, **kw)  # type: ignore[arg-type]
-
-
-def wait_for(client: openai.OpenAI, batch_id: str, done: Callable[[Any], bool],
-             timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = client.batches.retrieve(batch_id)
-        if done(batch):
-            return batch
-        assert time.monotonic() < deadline, f"batch stuck: {batch.status} {batch.request_counts}"
-        time.sleep(0.25)
-
-
-def finished(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Any:
-    return wait_for(client, batch_id, lambda b: b.status in TERMINAL, timeout)
-
-
-def lines_of(client: openai.OpenAI, file_id: str | None) -> list[dict]:
-    if file_id is None:
-        return []
-    return [json.loads(x) for x in client.files.content(file_id).text.splitlines()]
-
 
 def test_a_1000_line_batch_answers_every_custom_id_once(client: openai.OpenAI, db) -> None:
     n = 1000
