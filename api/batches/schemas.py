@@ -6,18 +6,7 @@ is accepted exactly when the same request sent directly would be.
 
 from __future__ import annotations
 
-from functools import partial
-from typing import Any
-
 from marshmallow import EXCLUDE, Schema, fields, validate
-
-from api.chat.schemas import ChatCompletionPostSchema
-from api.completions.schemas import CompletionPostSchema
-from api.validation import load
-from inference_platform.batches.lines import BodyCheck
-from inference_platform.batches.outputs import supported_endpoints
-from inference_platform.errors import invalid
-from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
 
 
 class OutputExpiresAfter(Schema):
@@ -44,25 +33,3 @@ class ListBatchesQuery(Schema):
 
     after = fields.String(load_default=None)
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-
-
-def line_checks() -> dict[str, BodyCheck]:
-    """Fresh schema instances per validation run (runs may overlap on the control role)."""
-    checks: dict[str, BodyCheck] = {
-        CHAT: partial(load, ChatCompletionPostSchema()),
-        COMPLETIONS: partial(load, CompletionPostSchema()),
-    }
-    if RESPONSES in supported_endpoints():
-        from api.responses.schemas import ResponseCreateSchema
-
-        checks[RESPONSES] = partial(_response_line, ResponseCreateSchema())
-    return checks
-
-
-def _response_line(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
-    loaded = load(schema, body)
-    # A batch line runs later and on its own: it cannot continue a stored conversation.
-    if loaded.get("previous_response_id"):
-        raise invalid("`previous_response_id` is not supported in batch lines; send the whole "
-                      "conversation in `input`.", param="previous_response_id")
-    return loaded

@@ -9,7 +9,6 @@ from flask import Blueprint, Response, jsonify
 
 from api import flex as flex_views
 from api import sse
-from api.chat.schemas import ChatCompletionPostSchema
 from api.context import owner, platform
 from api.validation import json_body, load
 from inference_platform import ids, realtime
@@ -17,6 +16,7 @@ from inference_platform.errors import PlatformError
 from inference_platform.generation import CHAT
 from inference_platform.openai import chat as objects
 from inference_platform.openai.common import chat_usage
+from inference_platform.schemas.chat import ChatCompletionPostSchema
 from inference_platform.tiers import FLEX, reported_tier, tier_for
 
 bp = Blueprint("chat", __name__, url_prefix="/v1")

@@ -8,13 +8,13 @@ from flask import Blueprint, Response, jsonify
 
 from api import flex as flex_views
 from api import sse
-from api.completions.schemas import CompletionPostSchema
 from api.context import owner, platform
 from api.validation import json_body, load
 from inference_platform import ids, realtime
 from inference_platform.errors import PlatformError
 from inference_platform.generation import COMPLETIONS
 from inference_platform.openai import completions as objects
+from inference_platform.schemas.completions import CompletionPostSchema
 from inference_platform.tiers import FLEX, reported_tier, tier_for
 
 bp = Blueprint("completions", __name__, url_prefix="/v1")

@@ -13,32 +13,19 @@ from inference_platform.engines.base import EngineError
 from inference_platform.errors import PlatformError
 from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES, GenerationResult
 from inference_platform.openai import chat, completions
+from inference_platform.responses import inputs, objects
 
 # Batch results report the tier they were served in the way OpenAI's do.
 SERVICE_TIER = "default"
 
 
-def _responses() -> tuple[Any, Any] | None:
-    """The Responses API's input and object builders, when that API is installed."""
-    try:
-        from inference_platform.responses import inputs, objects
-    except ImportError:
-        return None
-    return inputs, objects
-
-
-def supported_endpoints() -> tuple[str, ...]:
-    endpoints = (CHAT, COMPLETIONS)
-    return (*endpoints, RESPONSES) if _responses() is not None else endpoints
+ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES)
 
 
 def prepare(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     """The body ``generation.plan`` expects: Responses ``input`` becomes chat messages."""
     if endpoint != RESPONSES:
         return body
-    found = _responses()
-    assert found is not None
-    inputs, _ = found
     turns = inputs.history(inputs.input_items(body["input"]))
     return {**body, "_messages": inputs.messages(body.get("instructions"), turns)}
 
@@ -55,18 +42,13 @@ def success_body(endpoint: str, line_id: str, model: str, body: dict[str, Any],
             service_tier=SERVICE_TIER,
         )
     if endpoint == COMPLETIONS:
-        if body.get("echo"):
-            prompts = [body["prompt"]] if isinstance(body["prompt"], str) else body["prompt"]
-            n = int(body.get("n") or 1)
-            pairs = [(prompts[i // n] + text, finish) for i, (text, finish) in enumerate(pairs)]
+        texts = completions.echoed(body, [text for text, _ in pairs])
         return completions.completion(
-            id=ids.COMPLETION + suffix, created=created, model=model, choices=pairs,
+            id=ids.COMPLETION + suffix, created=created, model=model,
+            choices=list(zip(texts, [finish for _, finish in pairs], strict=True)),
             prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
             service_tier=SERVICE_TIER,
         )
-    found = _responses()
-    assert found is not None
-    _, objects = found
     text, finish = pairs[0]
     return objects.finished(
         id=ids.RESPONSE + suffix, created_at=created, body={**body, "model": model},

@@ -15,7 +15,7 @@ from sqlalchemy import func, insert, select, tuple_
 
 from inference_platform import ids
 from inference_platform.batches.objects import render
-from inference_platform.batches.outputs import supported_endpoints
+from inference_platform.batches.outputs import ENDPOINTS
 from inference_platform.celery_app import CONTROL_QUEUE, TASK_VALIDATE_BATCH
 from inference_platform.db.models import Batch
 from inference_platform.errors import invalid, not_found
@@ -30,11 +30,10 @@ def create(
     completion_window: str, metadata: dict[str, str] | None = None,
     output_expires_seconds: int | None = None,
 ) -> dict[str, Any]:
-    endpoints = supported_endpoints()
-    if endpoint not in endpoints:
+    if endpoint not in ENDPOINTS:
         raise invalid(
             f"Invalid value for 'endpoint': this server runs batches for "
-            f"{', '.join(endpoints)}; got {endpoint!r}.",
+            f"{', '.join(ENDPOINTS)}; got {endpoint!r}.",
             param="endpoint",
         )
     windows = platform.settings.window_seconds()

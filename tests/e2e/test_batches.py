@@ -310,18 +310,9 @@ def test_other_tenant_gets_404_on_every_route(client: openai.OpenAI,
 
 
 def test_responses_batch(client: openai.OpenAI) -> None:
-    from inference_platform.batches.outputs import supported_endpoints
-
     line = {"custom_id": "r1", "method": "POST", "url": "/v1/responses",
             "body": {"model": SIM, "input": "Write a haiku.", "instructions": "Be brief.",
                      "max_output_tokens": 6}}
-    if "/v1/responses" not in supported_endpoints():
-        f = client.files.create(file=("r.jsonl", jsonl([line])), purpose="batch")
-        with pytest.raises(openai.BadRequestError) as err:
-            client.batches.create(input_file_id=f.id, endpoint="/v1/responses",
-                                  completion_window="24h")
-        assert err.value.param == "endpoint"
-        return
     items = [line, {**line, "custom_id": "r2", "body": {
         "model": SIM, "input": [{"role": "user", "content": "Hi"}]}}]
     done = finished(client, submit(client, items, endpoint="/v1/responses").id)

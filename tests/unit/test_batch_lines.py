@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from api.batches.schemas import line_checks
-from api.chat.schemas import ChatCompletionPostSchema
-from api.validation import load
+from inference_platform.batches.checks import line_checks
 from inference_platform.batches.lines import MAX_REPORTED_ERRORS, LineValidator
+from inference_platform.schemas.chat import ChatCompletionPostSchema
+from inference_platform.schemas.common import load
 
 CHAT = "/v1/chat/completions"
 SERVED = {"m1", "m2"}

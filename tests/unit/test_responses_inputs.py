@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from api.responses.schemas import ResponseCreateSchema
-from api.validation import load
 from inference_platform.errors import PlatformError
 from inference_platform.responses import inputs, objects
+from inference_platform.schemas.common import load
+from inference_platform.schemas.responses import ResponseCreateSchema
 
 SCHEMA = ResponseCreateSchema()
 

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from api.chat.schemas import ChatCompletionPostSchema
-from api.completions.schemas import CompletionPostSchema
-from api.validation import load
 from inference_platform.errors import PlatformError
+from inference_platform.schemas.chat import ChatCompletionPostSchema
+from inference_platform.schemas.common import load
+from inference_platform.schemas.completions import CompletionPostSchema
 
 CHAT = ChatCompletionPostSchema()
 COMPLETION = CompletionPostSchema()

@@ -8,6 +8,7 @@ from inference_platform import sweeper
 from inference_platform.batches import dispatch as batch_dispatch
 from inference_platform.batches import lifecycle as batch_lifecycle
 from inference_platform.batches import validate as batch_validate
+from inference_platform.batches.checks import line_checks
 from inference_platform.celery_app import (
     TASK_DISPATCH_BATCHES,
     TASK_FINALIZE_BATCH,
@@ -26,10 +27,6 @@ def sweep() -> None:
 @shared_task(name=TASK_VALIDATE_BATCH, ignore_result=True)
 def validate_batch(batch_id: str) -> None:
     """Check a batch's input file line by line and queue its lines (or fail it)."""
-    # A line's body must pass exactly the schema its endpoint uses, and those schemas are the
-    # API's; the core takes them as an argument so it never imports the API package.
-    from api.batches.schemas import line_checks
-
     batch_validate.validate(current().platform, batch_id, line_checks())
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from api.unsupported import UnsupportedFields
-from api.validation import SamplingFields, Stop
+from inference_platform.schemas.common import SamplingFields, Stop
+from inference_platform.schemas.unsupported import UnsupportedFields
 
 ROLES = ("developer", "system", "user", "assistant", "tool", "function")
 

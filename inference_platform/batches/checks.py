@@ -1,0 +1,38 @@
+"""The body checks batch lines go through.
+
+A batch line's ``body`` is validated by the same schema as the endpoint it names, so a line
+is accepted exactly when the same request sent directly would be.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from marshmallow import Schema
+
+from inference_platform.batches.lines import BodyCheck
+from inference_platform.errors import invalid
+from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
+from inference_platform.schemas.chat import ChatCompletionPostSchema
+from inference_platform.schemas.common import load
+from inference_platform.schemas.completions import CompletionPostSchema
+from inference_platform.schemas.responses import ResponseCreateSchema
+
+
+def line_checks() -> dict[str, BodyCheck]:
+    """Fresh schema instances per validation run (runs may overlap on the control role)."""
+    return {
+        CHAT: partial(load, ChatCompletionPostSchema()),
+        COMPLETIONS: partial(load, CompletionPostSchema()),
+        RESPONSES: partial(_response_line, ResponseCreateSchema()),
+    }
+
+
+def _response_line(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
+    loaded = load(schema, body)
+    # A batch line runs later and on its own: it cannot continue a stored conversation.
+    if loaded.get("previous_response_id"):
+        raise invalid("`previous_response_id` is not supported in batch lines; send the whole "
+                      "conversation in `input`.", param="previous_response_id")
+    return loaded
