@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import socket
+import threading
 
 from celery import Celery
 
@@ -71,6 +72,10 @@ def run_worker(
     queues = [queue_name(t, spec.name) for t in tiers if spec.serves(t)]
     name = f"{'+'.join(tiers)}-{spec.name}-{os.getpid()}@{socket.gethostname()}"
     rt = runtime.Runtime(platform, spec.name, host, queues, name, batch_size=batch_size)
+    if background_slots is not None and "realtime" in tiers:
+        # Celery hands any queue's message to any free thread; without this, waiting flex
+        # tasks could hold every thread and realtime requests would queue behind them.
+        rt.background_tasks = threading.BoundedSemaphore(background_slots)
     runtime.install(rt)
     _import_tasks(TASK_MODULES)
     app = _celery(platform)

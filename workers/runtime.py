@@ -25,6 +25,8 @@ class Runtime:
     queues: list[str]
     name: str
     batch_size: int = 8
+    # Set when this engine also serves realtime: most flex tasks allowed to hold a thread.
+    background_tasks: threading.BoundedSemaphore | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def engine_host(self) -> EngineHost:

@@ -4,6 +4,7 @@ Completions with flex, back-pressure, and durability (lost messages, dead worker
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -236,3 +237,26 @@ def test_background_flex_survives_a_killed_worker(
         e.delta for e in replayed if e.type == "response.output_text.delta"
     ) == done.output_text
     stack.wait_queue(f"flex.{SIM_SLOW}")
+
+
+def test_realtime_keeps_room_on_an_engine_shared_with_flex(client: openai.OpenAI) -> None:
+    """sim-slow serves realtime and flex with one engine (8 threads, 4 slots): a flood of flex
+    work must not take every thread, or realtime would wait for a flex generation to end."""
+    flood = [
+        client.responses.create(
+            model=SIM_SLOW, input=f"flood {i}", service_tier="flex", background=True,
+            max_output_tokens=40,  # 2 s each at 20 tokens/s
+        ).id
+        for i in range(12)
+    ]
+    try:
+        time.sleep(0.5)
+        start = time.monotonic()
+        client.chat.completions.create(
+            model=SIM_SLOW, messages=[{"role": "user", "content": "now"}], max_tokens=2
+        )
+        assert time.monotonic() - start < 0.8
+    finally:
+        for response_id in flood:
+            client.responses.cancel(response_id)
+    assert {finished(client, r).status for r in flood} <= {"cancelled", "incomplete"}
