@@ -45,7 +45,7 @@ class EventChannel:
     def publish(self, request_id: str, event: dict[str, Any]) -> None:
         key = stream_key(request_id)
         data = json.dumps(event, separators=(",", ":"))
-        if event["t"] in TERMINAL or event["t"] == "started":
+        if event["t"] in TERMINAL:
             pipe = self.redis.pipeline(transaction=False)
             pipe.xadd(key, {"d": data})
             pipe.expire(key, self.ttl)
@@ -65,10 +65,6 @@ class EventChannel:
         pipe.expire(key, self.ttl)
         cancelled, _, _ = pipe.execute()
         return bool(cancelled)
-
-    def reset(self, request_id: str) -> None:
-        """Drop the events of an earlier, lost attempt before a retry starts over."""
-        self.redis.delete(stream_key(request_id))
 
     # -- reading (API) -------------------------------------------------------------------
     def read(
@@ -140,9 +136,6 @@ class EventChannel:
         pipe.set(f"cancelled:{request_id}", 1, ex=self.ttl)
         pipe.publish(CANCEL_CHANNEL, request_id)
         pipe.execute()
-
-    def is_cancelled(self, request_id: str) -> bool:
-        return bool(self.redis.exists(f"cancelled:{request_id}"))
 
 
 class NoWorker(Exception):

@@ -83,7 +83,8 @@ class Request(Base):
     custom_id: Mapped[str | None] = mapped_column(String(64))
     line_no: Mapped[int | None] = mapped_column(Integer)
     chunk_no: Mapped[int | None] = mapped_column(Integer)
-    # Order in which results were produced; output files list lines in this order.
+    # Order in which results were produced (Postgres sequence request_result_seq); output
+    # files list lines in this order.
     result_seq: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -196,6 +197,3 @@ class Batch(Base):
         Index("ix_batches_status", "status"),
     )
 
-
-# Cross-tier "what was produced, in what order": Postgres sequence used for result_seq.
-RESULT_SEQ = "request_result_seq"

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from inference_platform.engines.base import Delta, Engine, EngineAborted, GenerationRequest
+from inference_platform.engines.base import Delta, Engine, GenerationRequest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -119,14 +119,10 @@ class EngineHost:
             asyncio.run_coroutine_threadsafe(self.engine.abort(request_id), self._loop)
         return bool(ids)
 
-    def active_groups(self) -> int:
-        with self._active_lock:
-            return len(self._active)
-
 
 def _indexed(out: queue.Queue[Any], index: int) -> Callable[[Any], None]:
     """A sink that tags each item with the index of the request it belongs to."""
     return lambda item: out.put((index, item))
 
 
-__all__ = ["EngineHost", "EngineAborted"]
+__all__ = ["EngineHost"]
