@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from inference_platform.schemas.common import SamplingFields
+from inference_platform.schemas.unsupported import refuse_non_defaults
 
 ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text")
@@ -105,8 +106,6 @@ class ResponseCreateSchema(SamplingFields):
 
     @validates_schema
     def _only_defaults(self, data: dict[str, Any], **_: Any) -> None:
-        for name, allowed in _DEFAULTS.items():
-            if name in data and data[name] not in allowed:
-                raise ValidationError({name: [f"`{name}` is not supported by this server."]})
+        refuse_non_defaults(data, _DEFAULTS)
         for name in _DEFAULTS:
             data.pop(name, None)
