@@ -9,10 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from inference_platform import ids
-from inference_platform.engines.base import EngineError
 from inference_platform.errors import PlatformError
-from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES, GenerationResult
-from inference_platform.openai import chat, completions
+from inference_platform.generation import (
+    CHAT,
+    COMPLETIONS,
+    RESPONSES,
+    GenerationResult,
+    error_event,
+)
+from inference_platform.openai.endpoint import completion_object
 from inference_platform.responses import inputs, objects
 
 # Batch results report the tier they were served in the way OpenAI's do.
@@ -35,17 +40,10 @@ def success_body(endpoint: str, line_id: str, model: str, body: dict[str, Any],
     """The endpoint's response object for a line that generated successfully."""
     suffix = line_id.removeprefix(ids.BATCH_REQUEST)
     pairs = [(c.text, c.finish_reason) for c in result.choices]
-    if endpoint == CHAT:
-        return chat.completion(
-            id=ids.CHAT + suffix, created=created, model=model, choices=pairs,
-            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
-            service_tier=SERVICE_TIER,
-        )
-    if endpoint == COMPLETIONS:
-        texts = completions.echoed(body, [text for text, _ in pairs])
-        return completions.completion(
-            id=ids.COMPLETION + suffix, created=created, model=model,
-            choices=list(zip(texts, [finish for _, finish in pairs], strict=True)),
+    if endpoint in (CHAT, COMPLETIONS):
+        return completion_object(
+            endpoint, id=(ids.CHAT if endpoint == CHAT else ids.COMPLETION) + suffix,
+            created=created, model=model, body=body, choices=pairs,
             prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
             service_tier=SERVICE_TIER,
         )
@@ -59,11 +57,9 @@ def success_body(endpoint: str, line_id: str, model: str, body: dict[str, Any],
 
 def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """``(status_code, {"error": {...}})`` for a line whose request failed."""
-    if isinstance(exc, EngineError):
-        err = PlatformError(exc.status_code, exc.message, code=exc.code, param=exc.param)
-    elif isinstance(exc, PlatformError):
-        err = exc
-    else:
-        err = PlatformError(500, "The engine failed while generating this request.",
-                            code="server_error")
+    if isinstance(exc, PlatformError):
+        return exc.status, exc.envelope()
+    event = error_event(exc)
+    err = PlatformError(event["status"], event["message"], code=event["code"],
+                        param=event["param"])
     return err.status, err.envelope()

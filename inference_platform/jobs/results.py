@@ -7,7 +7,7 @@ from typing import Any
 
 from inference_platform.db.models import Request
 from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
-from inference_platform.openai import chat, completions
+from inference_platform.openai.endpoint import completion_object
 from inference_platform.responses import objects
 from inference_platform.tiers import reported_tier
 
@@ -33,23 +33,14 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
     """The endpoint's object for ``row``; None when the endpoint has nothing to keep."""
     if row.endpoint == RESPONSES:
         return _response(row, outcome)
-    if row.endpoint == CHAT and outcome.status in ("completed", "cancelled"):
-        return chat.completion(
+    if row.endpoint in (CHAT, COMPLETIONS) and outcome.status in ("completed", "cancelled"):
+        return completion_object(
+            row.endpoint,
             id=row.id,
             created=created_at(row),
             model=row.model,
+            body=row.body,
             choices=list(zip(outcome.texts, outcome.finish, strict=True)),
-            prompt_tokens=outcome.prompt_tokens,
-            completion_tokens=outcome.output_tokens,
-            service_tier=reported_tier(row.body.get("service_tier")),
-        )
-    if row.endpoint == COMPLETIONS and outcome.status in ("completed", "cancelled"):
-        return completions.completion(
-            id=row.id,
-            created=created_at(row),
-            model=row.model,
-            choices=list(zip(completions.echoed(row.body, outcome.texts), outcome.finish,
-                             strict=True)),
             prompt_tokens=outcome.prompt_tokens,
             completion_tokens=outcome.output_tokens,
             service_tier=reported_tier(row.body.get("service_tier")),
