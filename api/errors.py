@@ -43,8 +43,12 @@ def _unexpected(exc: Exception) -> Response:
     if isinstance(exc, OperationalError | RedisConnectionError):
         log.warning("backing service unavailable: %s", exc)
         return error_response(
-            PlatformError(503, "A backing service is unavailable; try again shortly.",
-                          code="service_unavailable", headers={"Retry-After": "5"})
+            PlatformError(
+                503,
+                "A backing service is unavailable; try again shortly.",
+                code="service_unavailable",
+                headers={"Retry-After": "5"},
+            )
         )
     log.exception("unhandled error")
     return error_response(PlatformError(500, "The server had an error processing your request."))

@@ -19,7 +19,11 @@ def respond(
 ) -> Response:
     """A durable job on the flex queue; the client blocks, or streams, until it ends."""
     row = flex.submit(
-        platform(), id=ids.new_id(id_prefix), owner=owner(), endpoint=endpoint, body=body,
+        platform(),
+        id=ids.new_id(id_prefix),
+        owner=owner(),
+        endpoint=endpoint,
+        body=body,
         stream=bool(body.get("stream")),
     )
     if not body.get("stream"):

@@ -58,19 +58,27 @@ def write_file(path: Path, lines: int, line_bytes: int, max_tokens: int) -> int:
     with path.open("w") as out:
         for i in range(lines):
             item = {
-                "custom_id": f"line-{i}", "method": "POST", "url": "/v1/chat/completions",
-                "body": {"model": MODEL, "max_tokens": max_tokens, "messages": [
-                    {"role": "system", "content": "You summarise text in one sentence."},
-                    {"role": "user", "content": ""}]},
+                "custom_id": f"line-{i}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": MODEL,
+                    "max_tokens": max_tokens,
+                    "messages": [
+                        {"role": "system", "content": "You summarise text in one sentence."},
+                        {"role": "user", "content": ""},
+                    ],
+                },
             }
             room = line_bytes - len(json.dumps(item)) - len(str(i))
-            item["body"]["messages"][1]["content"] = f"{i} " + filler[:max(0, room)]
+            item["body"]["messages"][1]["content"] = f"{i} " + filler[: max(0, room)]
             out.write(json.dumps(item) + "\n")
     return path.stat().st_size
 
 
-def wait(client: openai.OpenAI, batch_id: str, statuses: tuple[str, ...],
-         timeout: float) -> openai.types.Batch:
+def wait(
+    client: openai.OpenAI, batch_id: str, statuses: tuple[str, ...], timeout: float
+) -> openai.types.Batch:
     deadline = time.monotonic() + timeout
     while True:
         batch = client.batches.retrieve(batch_id)
@@ -86,8 +94,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=50000)
     parser.add_argument("--line-bytes", type=int, default=1000)
     parser.add_argument("--max-tokens", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=256,
-                        help="the worker's --batch-size (lines per chunk)")
+    parser.add_argument(
+        "--batch-size", type=int, default=256, help="the worker's --batch-size (lines per chunk)"
+    )
     args = parser.parse_args()
 
     var = Path(tempfile.mkdtemp(prefix="bench-batch-"))
@@ -98,10 +107,15 @@ def main() -> None:
 
     services = Services.start(var)
     settings = Settings(
-        database_url=services.database_url, redis_url=services.redis_url, var_dir=str(var),
-        models=json.dumps([{"name": MODEL, "engine": "simulated",
-                            "engine_args": {"tokens_per_second": 0}}]),
-        port=free_port(), web_workers=1, log_level="WARNING",
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        var_dir=str(var),
+        models=json.dumps(
+            [{"name": MODEL, "engine": "simulated", "engine_args": {"tokens_per_second": 0}}]
+        ),
+        port=free_port(),
+        web_workers=1,
+        log_level="WARNING",
     )
     migrate.upgrade(settings.database_url)
     key, _ = create_key(Database(settings.database_url, pool_size=1), name="bench")
@@ -111,8 +125,20 @@ def main() -> None:
     try:
         stack.start("web", ["web"])
         stack.start("control", ["control"])
-        stack.start("worker", ["worker", "--queues", "batch", "--model", MODEL,
-                               "--concurrency", "8", "--batch-size", str(args.batch_size)])
+        stack.start(
+            "worker",
+            [
+                "worker",
+                "--queues",
+                "batch",
+                "--model",
+                MODEL,
+                "--concurrency",
+                "8",
+                "--batch-size",
+                str(args.batch_size),
+            ],
+        )
         stack.wait_api()
         stack.wait_queue(f"batch.{MODEL}")
         stack.wait_queue("control")
@@ -121,9 +147,9 @@ def main() -> None:
 
         # Warm-up: a 1,000-line batch, so the memory baseline includes a full cycle.
         warm = client.files.create(file=small.open("rb"), purpose="batch")
-        warm_batch = client.batches.create(input_file_id=warm.id,
-                                           endpoint="/v1/chat/completions",
-                                           completion_window="24h")
+        warm_batch = client.batches.create(
+            input_file_id=warm.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         wait(client, warm_batch.id, ("completed", "failed"), 300)
         base_web, base_control = peak_mib(web), peak_mib(control)
 
@@ -134,8 +160,9 @@ def main() -> None:
         after_upload_web = peak_mib(web)
 
         start = time.perf_counter()
-        batch = client.batches.create(input_file_id=uploaded.id,
-                                      endpoint="/v1/chat/completions", completion_window="24h")
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
         running = wait(client, batch.id, ("in_progress", "completed", "failed"), 600)
         validate_s = time.perf_counter() - start
         if running.status == "failed":
@@ -153,18 +180,29 @@ def main() -> None:
             ("upload (files.create)", f"{upload_s:.2f} s ({size / 1e6 / upload_s:.0f} MB/s)"),
             ("validation + enqueue", f"{validate_s:.2f} s"),
             ("upload + validation", f"{upload_s + validate_s:.2f} s"),
-            ("run (in_progress -> completed)",
-             f"{run_s:.1f} s ({args.lines / run_s:,.0f} lines/s)"),
-            ("end to end (create -> completed)",
-             f"{total_s:.1f} s ({args.lines / total_s:,.0f} lines/s)"),
-            ("lines completed", f"{done.request_counts.completed:,} of "
-                                f"{done.request_counts.total:,}"),
+            (
+                "run (in_progress -> completed)",
+                f"{run_s:.1f} s ({args.lines / run_s:,.0f} lines/s)",
+            ),
+            (
+                "end to end (create -> completed)",
+                f"{total_s:.1f} s ({args.lines / total_s:,.0f} lines/s)",
+            ),
+            (
+                "lines completed",
+                f"{done.request_counts.completed:,} of {done.request_counts.total:,}",
+            ),
             ("output download", f"{downloaded / 1e6:.1f} MB in {download_s:.2f} s"),
-            ("API peak RSS", f"{base_web:.0f} MiB after 1k-line warm-up, "
-                             f"{after_upload_web:.0f} MiB after the upload, "
-                             f"{peak_mib(web):.0f} MiB at the end"),
-            ("control peak RSS", f"{base_control:.0f} MiB after warm-up, "
-                                 f"{peak_mib(control):.0f} MiB at the end"),
+            (
+                "API peak RSS",
+                f"{base_web:.0f} MiB after 1k-line warm-up, "
+                f"{after_upload_web:.0f} MiB after the upload, "
+                f"{peak_mib(web):.0f} MiB at the end",
+            ),
+            (
+                "control peak RSS",
+                f"{base_control:.0f} MiB after warm-up, {peak_mib(control):.0f} MiB at the end",
+            ),
         ]
     finally:
         stack.stop()

@@ -57,7 +57,11 @@ def in_process(n: int, max_tokens: int) -> list[float]:
         for i in range(n + 20):
             start = time.perf_counter()
             requests, prompt_of = plan(
-                host, CHAT, body(max_tokens), f"bench{i}", tier="realtime",
+                host,
+                CHAT,
+                body(max_tokens),
+                f"bench{i}",
+                tier="realtime",
                 default_max_tokens=max_tokens,
             )
             execute(host, requests, prompt_of)
@@ -95,8 +99,9 @@ def main() -> None:
         database_url=services.database_url,
         redis_url=services.redis_url,
         var_dir=str(var),
-        models=json.dumps([{"name": MODEL, "engine": "simulated",
-                            "engine_args": {"tokens_per_second": 0}}]),
+        models=json.dumps(
+            [{"name": MODEL, "engine": "simulated", "engine_args": {"tokens_per_second": 0}}]
+        ),
         port=free_port(),
         web_workers=1,
         log_level="WARNING",
@@ -107,8 +112,9 @@ def main() -> None:
     stack = Stack(settings, var / "logs")
     try:
         stack.start("web", ["web"])
-        stack.start("worker", ["worker", "--queues", "realtime", "--model", MODEL,
-                               "--concurrency", "8"])
+        stack.start(
+            "worker", ["worker", "--queues", "realtime", "--model", MODEL, "--concurrency", "8"]
+        )
         stack.wait_api()
         stack.wait_queue(f"realtime.{MODEL}")
         local = in_process(args.requests, args.max_tokens)
@@ -118,13 +124,17 @@ def main() -> None:
         services.stop()
 
     rows = [("in-process engine", local), ("API -> Celery -> worker", remote)]
-    print(f"\nnon-streaming chat completion, {args.max_tokens} tokens, simulated engine, "
-          f"{args.requests} sequential requests\n")
+    print(
+        f"\nnon-streaming chat completion, {args.max_tokens} tokens, simulated engine, "
+        f"{args.requests} sequential requests\n"
+    )
     print(f"| {'path':<26} | {'p50 ms':>8} | {'p95 ms':>8} | {'mean ms':>8} |")
     print(f"|{'-' * 28}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
     for name, values in rows:
-        print(f"| {name:<26} | {statistics.median(values):8.2f} | "
-              f"{percentile(values, 0.95):8.2f} | {statistics.fmean(values):8.2f} |")
+        print(
+            f"| {name:<26} | {statistics.median(values):8.2f} | "
+            f"{percentile(values, 0.95):8.2f} | {statistics.fmean(values):8.2f} |"
+        )
     added50 = statistics.median(remote) - statistics.median(local)
     added95 = percentile(remote, 0.95) - percentile(local, 0.95)
     print(f"| {'added by the platform':<26} | {added50:8.2f} | {added95:8.2f} | {'':>8} |")

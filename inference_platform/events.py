@@ -72,9 +72,7 @@ class EventChannel:
     ) -> list[tuple[str, dict[str, Any]]]:
         """Events after stream position ``after``; waits up to ``block_ms`` for the first."""
         # XREAD BLOCK 0 would wait forever; 0 here means "don't wait".
-        reply = self.redis.xread(
-            {stream_key(request_id): after}, block=block_ms or None, count=512
-        )
+        reply = self.redis.xread({stream_key(request_id): after}, block=block_ms or None, count=512)
         out: list[tuple[str, dict[str, Any]]] = []
         for _key, entries in reply or []:
             for entry_id, fields in entries:

@@ -41,13 +41,22 @@ def submit(
     spec = platform.model(body.get("model"))
     if not spec.serves(FLEX):
         raise PlatformError(
-            400, f"The model `{spec.name}` is not offered in the flex tier.",
-            param="service_tier", code="invalid_value",
+            400,
+            f"The model `{spec.name}` is not offered in the flex tier.",
+            param="service_tier",
+            code="invalid_value",
         )
     admit(platform, spec.name)
     return jobs.enqueue(
-        platform, id=id, owner=owner, tier=FLEX, endpoint=endpoint, model=spec.name, body=body,
-        deadline_seconds=platform.settings.flex_deadline_seconds, **fields,
+        platform,
+        id=id,
+        owner=owner,
+        tier=FLEX,
+        endpoint=endpoint,
+        model=spec.name,
+        body=body,
+        deadline_seconds=platform.settings.flex_deadline_seconds,
+        **fields,
     )
 
 

@@ -80,8 +80,12 @@ def follow(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
         # Tokens stopped coming: if the worker that took the request is gone, say so now
         # rather than after the whole request timeout.
         queue, worker = holder.get("queue"), holder.get("worker")
-        if queue and worker and not liveness.worker_alive(
-            platform.redis, queue, worker, settings.worker_heartbeat_seconds * 3
+        if (
+            queue
+            and worker
+            and not liveness.worker_alive(
+                platform.redis, queue, worker, settings.worker_heartbeat_seconds * 3
+            )
         ):
             raise unavailable(
                 "The worker serving this request stopped before it finished; try again.",

@@ -42,12 +42,8 @@ class Settings:
     web_workers: int = _setting(2, "gunicorn worker processes of the API.")
     web_threads: int = _setting(64, "Threads per API process (each open stream holds one).")
     auth: bool = _setting(True, "Require `Authorization: Bearer sk-...` API keys.")
-    max_body_bytes: int = _setting(
-        16 * 1024 * 1024, "Largest JSON request body; larger gets 413."
-    )
-    max_file_bytes: int = _setting(
-        200 * 1024 * 1024, "Largest uploaded file; larger gets 413."
-    )
+    max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest JSON request body; larger gets 413.")
+    max_file_bytes: int = _setting(200 * 1024 * 1024, "Largest uploaded file; larger gets 413.")
     worker_wait_seconds: float = _setting(
         10.0,
         "How long a request waits for a worker to pick it up before it fails with 503.",

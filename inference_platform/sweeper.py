@@ -27,8 +27,10 @@ def _parts() -> list[Callable[[Platform], None]]:
     import importlib
 
     parts = []
-    for module, name in (("inference_platform.jobs", "sweep"),
-                         ("inference_platform.batches.sweep", "sweep")):
+    for module, name in (
+        ("inference_platform.jobs", "sweep"),
+        ("inference_platform.batches.sweep", "sweep"),
+    ):
         try:
             parts.append(getattr(importlib.import_module(module), name))
         except ModuleNotFoundError as exc:

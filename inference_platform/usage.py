@@ -37,8 +37,8 @@ def usage_row(
 def record(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert usage rows; a request already billed is left alone (idempotent)."""
     if rows:
-        stmt = insert(UsageRecord).values(rows).on_conflict_do_nothing(
-            index_elements=["request_id"]
+        stmt = (
+            insert(UsageRecord).values(rows).on_conflict_do_nothing(index_elements=["request_id"])
         )
         session.execute(stmt)
 

@@ -96,12 +96,48 @@ def stack(settings: Settings, var_dir: Path) -> Iterator[Stack]:
     logs.mkdir(exist_ok=True)
     s = Stack(settings, logs)
     s.start("web", ["web"])
-    s.start("demo", ["worker", "--queues", "realtime,flex,batch", "--model", DEMO,
-                     "--concurrency", "48", "--batch-size", "8"])
-    s.start("sim", ["worker", "--queues", "realtime,flex,batch", "--model", SIM,
-                    "--concurrency", "64", "--batch-size", "64"])
-    s.start("sim-slow", ["worker", "--queues", "realtime,flex,batch", "--model", SIM_SLOW,
-                         "--concurrency", "8", "--batch-size", "4"])
+    s.start(
+        "demo",
+        [
+            "worker",
+            "--queues",
+            "realtime,flex,batch",
+            "--model",
+            DEMO,
+            "--concurrency",
+            "48",
+            "--batch-size",
+            "8",
+        ],
+    )
+    s.start(
+        "sim",
+        [
+            "worker",
+            "--queues",
+            "realtime,flex,batch",
+            "--model",
+            SIM,
+            "--concurrency",
+            "64",
+            "--batch-size",
+            "64",
+        ],
+    )
+    s.start(
+        "sim-slow",
+        [
+            "worker",
+            "--queues",
+            "realtime,flex,batch",
+            "--model",
+            SIM_SLOW,
+            "--concurrency",
+            "8",
+            "--batch-size",
+            "4",
+        ],
+    )
     s.start("control", ["control"])
     try:
         s.wait_api()

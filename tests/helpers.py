@@ -55,25 +55,38 @@ TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 
 def chat_line(custom_id: str, model: str = SIM, max_tokens: int = 8, **extra: Any) -> dict:
-    return {"custom_id": custom_id, "method": "POST", "url": CHAT,
-            "body": {"model": model, "messages": [{"role": "user", "content": f"say {custom_id}"}],
-                     "max_tokens": max_tokens, **extra}}
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": CHAT,
+        "body": {
+            "model": model,
+            "messages": [{"role": "user", "content": f"say {custom_id}"}],
+            "max_tokens": max_tokens,
+            **extra,
+        },
+    }
 
 
 def jsonl(lines: list[Any]) -> bytes:
-    return b"".join((x if isinstance(x, bytes) else json.dumps(x).encode()) + b"\n"
-                    for x in lines)
+    return b"".join((x if isinstance(x, bytes) else json.dumps(x).encode()) + b"\n" for x in lines)
 
 
-def submit(client: openai.OpenAI, lines: list[Any], *, endpoint: str = CHAT,
-           window: str = "24h", **kw: Any) -> Any:
+def submit(
+    client: openai.OpenAI, lines: list[Any], *, endpoint: str = CHAT, window: str = "24h", **kw: Any
+) -> Any:
     f = client.files.create(file=("batch.jsonl", jsonl(lines)), purpose="batch")
-    return client.batches.create(input_file_id=f.id, endpoint=endpoint,  # type: ignore[arg-type]
-                                 completion_window=window, **kw)  # type: ignore[arg-type]
+    return client.batches.create(
+        input_file_id=f.id,
+        endpoint=endpoint,  # type: ignore[arg-type]
+        completion_window=window,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-def wait_for(client: openai.OpenAI, batch_id: str, done: Callable[[Any], bool],
-             timeout: float = 60) -> Any:
+def wait_for(
+    client: openai.OpenAI, batch_id: str, done: Callable[[Any], bool], timeout: float = 60
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         batch = client.batches.retrieve(batch_id)

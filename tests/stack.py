@@ -95,9 +95,7 @@ class Services:
             admin.dispose()
 
         cleanup.insert(0, drop)
-        database_url = make_url(admin_url).set(database=name).render_as_string(
-            hide_password=False
-        )
+        database_url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
         if local and _reachable("127.0.0.1", 6379):
             # A db index of its own (claimed in db 0) so concurrent test runs and a
             # developer's Redis data never meet.
@@ -140,7 +138,11 @@ class Stack:
         self.commands[name] = args
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
-            [*CLI, *args], env=self.env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            [*CLI, *args],
+            env=self.env(),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.procs[name] = proc

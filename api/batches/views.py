@@ -20,8 +20,12 @@ def create() -> Response:
     expires = body.get("output_expires_after") or {}
     return jsonify(
         service.create(
-            platform(), owner(), input_file_id=body["input_file_id"], endpoint=body["endpoint"],
-            completion_window=body["completion_window"], metadata=body.get("metadata"),
+            platform(),
+            owner(),
+            input_file_id=body["input_file_id"],
+            endpoint=body["endpoint"],
+            completion_window=body["completion_window"],
+            metadata=body.get("metadata"),
             output_expires_seconds=expires.get("seconds"),
         )
     )

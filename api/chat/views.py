@@ -30,7 +30,10 @@ def create() -> Response:
     label = reported_tier(body.get("service_tier"))
     if tier_for(body.get("service_tier")) == FLEX:
         return flex_views.respond(
-            body, label, endpoint=CHAT, id_prefix=ids.CHAT,
+            body,
+            label,
+            endpoint=CHAT,
+            id_prefix=ids.CHAT,
             chunks=lambda job, events, usage: _chunks(job, events, body["n"], usage),
         )
     job = realtime.submit(
@@ -69,8 +72,13 @@ def _chunks(
     def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
         return sse.data(
             objects.chunk(
-                id=job.id, created=job.created, model=job.model, service_tier=job.service_tier,
-                choices=choices, include_usage=include_usage, usage=usage,
+                id=job.id,
+                created=job.created,
+                model=job.model,
+                service_tier=job.service_tier,
+                choices=choices,
+                include_usage=include_usage,
+                usage=usage,
             )
         )
 

@@ -36,8 +36,13 @@ def create() -> Response:
             body, label, endpoint=COMPLETIONS, id_prefix=ids.COMPLETION, chunks=_chunks
         )
     job = realtime.submit(
-        platform(), owner=owner(), endpoint=COMPLETIONS, body=body, id_prefix=ids.COMPLETION,
-        service_tier=label, tier=tier_for(body.get("service_tier")),
+        platform(),
+        owner=owner(),
+        endpoint=COMPLETIONS,
+        body=body,
+        id_prefix=ids.COMPLETION,
+        service_tier=label,
+        tier=tier_for(body.get("service_tier")),
     )
     n = _n_choices(body)
     if body.get("stream"):
@@ -50,7 +55,9 @@ def create() -> Response:
     texts = objects.echoed(body, result.texts)
     return jsonify(
         objects.completion(
-            id=job.id, created=job.created, model=job.model,
+            id=job.id,
+            created=job.created,
+            model=job.model,
             choices=list(zip(texts, result.finish, strict=True)),
             prompt_tokens=result.usage.get("prompt_tokens", 0),
             completion_tokens=result.usage.get("completion_tokens", 0),
@@ -62,8 +69,12 @@ def create() -> Response:
 def _chunks(job: realtime.Submitted, events: Iterator[dict], include_usage: bool) -> Iterator[str]:
     def chunk(index: int, text: str, finish: str | None) -> str:
         payload = objects.completion(
-            id=job.id, created=job.created, model=job.model,
-            choices=[(text, finish)], prompt_tokens=None, completion_tokens=None,
+            id=job.id,
+            created=job.created,
+            model=job.model,
+            choices=[(text, finish)],
+            prompt_tokens=None,
+            completion_tokens=None,
         )
         payload["choices"][0]["index"] = index
         if include_usage:
@@ -79,8 +90,12 @@ def _chunks(job: realtime.Submitted, events: Iterator[dict], include_usage: bool
             elif event["t"] == "end" and include_usage:
                 u = event["usage"]
                 final = objects.completion(
-                    id=job.id, created=job.created, model=job.model, choices=[],
-                    prompt_tokens=u["prompt_tokens"], completion_tokens=u["completion_tokens"],
+                    id=job.id,
+                    created=job.created,
+                    model=job.model,
+                    choices=[],
+                    prompt_tokens=u["prompt_tokens"],
+                    completion_tokens=u["completion_tokens"],
                 )
                 yield sse.data(final)
     except PlatformError as err:

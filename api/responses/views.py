@@ -23,8 +23,9 @@ _items = InputItemsArgs()
 
 def _query(schema: Any) -> dict[str, Any]:
     """Query parameters; ``include`` may come as ``include[]=a`` or ``include=a``."""
-    args: dict[str, Any] = {k: v for k, v in request.args.items() if k not in ("include",
-                                                                             "include[]")}
+    args: dict[str, Any] = {
+        k: v for k, v in request.args.items() if k not in ("include", "include[]")
+    }
     include = request.args.getlist("include[]") + request.args.getlist("include")
     if include:
         args["include[]"] = include
@@ -61,7 +62,10 @@ def retrieve(response_id: str) -> Response:
     args = _query(_retrieve)
     return _reply(
         service.retrieve(
-            platform(), owner(), response_id, stream=args["stream"],
+            platform(),
+            owner(),
+            response_id,
+            stream=args["stream"],
             starting_after=args.get("starting_after"),
         )
     )
@@ -82,7 +86,11 @@ def input_items(response_id: str) -> Response:
     args = _query(_items)
     return jsonify(
         store.input_items(
-            platform(), owner(), response_id, after=args.get("after"), limit=args["limit"],
+            platform(),
+            owner(),
+            response_id,
+            after=args.get("after"),
+            limit=args["limit"],
             order=args["order"],
         )
     )

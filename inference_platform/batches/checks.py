@@ -33,6 +33,9 @@ def _response_line(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
     loaded = load(schema, body)
     # A batch line runs later and on its own: it cannot continue a stored conversation.
     if loaded.get("previous_response_id"):
-        raise invalid("`previous_response_id` is not supported in batch lines; send the whole "
-                      "conversation in `input`.", param="previous_response_id")
+        raise invalid(
+            "`previous_response_id` is not supported in batch lines; send the whole "
+            "conversation in `input`.",
+            param="previous_response_id",
+        )
     return loaded

@@ -38,8 +38,10 @@ def dispatch(platform: Platform) -> None:
     with platform.db.session() as s:
         models = list(
             s.scalars(
-                text("SELECT DISTINCT model FROM batches "
-                     "WHERE status = 'in_progress' AND model IS NOT NULL")
+                text(
+                    "SELECT DISTINCT model FROM batches "
+                    "WHERE status = 'in_progress' AND model IS NOT NULL"
+                )
             )
         )
     for model in models:
@@ -50,8 +52,10 @@ def kick(platform: Platform, model: str) -> int:
     """Top up one model's queue; returns how many hints were sent."""
     with platform.db.session() as s:
         queued = s.scalar(
-            text("SELECT EXISTS (SELECT 1 FROM requests WHERE model = :m AND tier = 'batch' "
-                 "AND status = 'queued')"),
+            text(
+                "SELECT EXISTS (SELECT 1 FROM requests WHERE model = :m AND tier = 'batch' "
+                "AND status = 'queued')"
+            ),
             {"m": model},
         )
     if not queued:

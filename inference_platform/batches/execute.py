@@ -77,8 +77,14 @@ def _chunk_slots(n: int) -> threading.BoundedSemaphore:
         return _slots[n]
 
 
-def run(platform: Platform, host: EngineHost, model: str, *, chunk_size: int,
-        stopping: threading.Event | None = None) -> int:
+def run(
+    platform: Platform,
+    host: EngineHost,
+    model: str,
+    *,
+    chunk_size: int,
+    stopping: threading.Event | None = None,
+) -> int:
     """Claim and run chunks for a while; returns how many lines were run.
 
     At most ``batch_worker_chunks`` run at once per process: a hint that arrives when they
@@ -107,8 +113,7 @@ def claim(platform: Platform, model: str, n: int) -> list[Line]:
         rows = s.execute(
             _CLAIM, {"model": model, "n": n, "lease": platform.settings.lease_seconds}
         ).all()
-    return [Line(r.id, r.batch_id, r.owner, r.model, r.endpoint, r.body, r.attempt)
-            for r in rows]
+    return [Line(r.id, r.batch_id, r.owner, r.model, r.endpoint, r.body, r.attempt) for r in rows]
 
 
 def run_chunk(platform: Platform, host: EngineHost, lines: list[Line]) -> None:
@@ -139,22 +144,30 @@ def run_chunk(platform: Platform, host: EngineHost, lines: list[Line]) -> None:
             leases.release([line.id for line in lines])
 
 
-def _generate(platform: Platform, host: EngineHost, lines: list[Line],
-              emit: Callable[[Outcome], None]) -> None:
+def _generate(
+    platform: Platform, host: EngineHost, lines: list[Line], emit: Callable[[Outcome], None]
+) -> None:
     created = int(time.time())
     requests, owner_of = [], []
     for line in lines:
         try:
             body = outputs.prepare(line.endpoint, line.body)
             engine_requests, prompt_of = plan(
-                host, line.endpoint, body, line.id, tier=BATCH,
+                host,
+                line.endpoint,
+                body,
+                line.id,
+                tier=BATCH,
                 default_max_tokens=platform.settings.default_max_tokens,
             )
         except Exception as exc:  # e.g. the prompt does not fit: this line fails, not the chunk
             emit(_failure(line, exc))
             continue
-        item = _Running(line, GenerationResult([Choice() for _ in engine_requests], prompt_of),
-                        len(engine_requests))
+        item = _Running(
+            line,
+            GenerationResult([Choice() for _ in engine_requests], prompt_of),
+            len(engine_requests),
+        )
         for index, request in enumerate(engine_requests):
             requests.append(request)
             owner_of.append((item, index))
@@ -186,21 +199,31 @@ def _generate(platform: Platform, host: EngineHost, lines: list[Line],
 
 def _success(item: _Running, created: int) -> Outcome:
     line = item.line
-    body = outputs.success_body(line.endpoint, line.id, line.model, line.body, item.result,
-                                created)
+    body = outputs.success_body(line.endpoint, line.id, line.model, line.body, item.result, created)
     return Outcome(
-        id=line.id, batch_id=line.batch_id, attempt=line.attempt, status="completed",
-        status_code=200, result=json.dumps(body, separators=(",", ":")),
+        id=line.id,
+        batch_id=line.batch_id,
+        attempt=line.attempt,
+        status="completed",
+        status_code=200,
+        result=json.dumps(body, separators=(",", ":")),
         usage=(item.result.prompt_tokens, item.result.completion_tokens),
-        owner=line.owner, model=line.model, endpoint=line.endpoint,
+        owner=line.owner,
+        model=line.model,
+        endpoint=line.endpoint,
     )
 
 
 def _failure(line: Line, exc: BaseException) -> Outcome:
     status, body = outputs.error_body(exc)
     return Outcome(
-        id=line.id, batch_id=line.batch_id, attempt=line.attempt, status="failed",
-        status_code=status, result=json.dumps(body, separators=(",", ":")),
-        owner=line.owner, model=line.model, endpoint=line.endpoint,
+        id=line.id,
+        batch_id=line.batch_id,
+        attempt=line.attempt,
+        status="failed",
+        status_code=status,
+        result=json.dumps(body, separators=(",", ":")),
+        owner=line.owner,
+        model=line.model,
+        endpoint=line.endpoint,
     )
-

@@ -39,8 +39,7 @@ class LeaseKeeper:
         with self._lock:
             self._held.update(lines)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="batch-leases",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="batch-leases", daemon=True)
                 self._thread.start()
 
     def release(self, line_ids: list[str]) -> None:
@@ -54,8 +53,14 @@ class LeaseKeeper:
         if not held:
             return
         with self.db.session() as s:
-            s.execute(_RENEW, {"lease": self.lease_seconds, "ids": [h[0] for h in held],
-                               "attempts": [h[1] for h in held]})
+            s.execute(
+                _RENEW,
+                {
+                    "lease": self.lease_seconds,
+                    "ids": [h[0] for h in held],
+                    "attempts": [h[1] for h in held],
+                },
+            )
 
     def _run(self) -> None:
         while True:

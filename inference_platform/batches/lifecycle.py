@@ -52,13 +52,14 @@ def freeze(session: Session, batch: Batch) -> None:
     """Store final counts, usage and result-file sizes (the batch is terminal now)."""
     batch.request_counts = live_counts(session, [batch.id])[batch.id]
     batch.usage = live_usage(session, [batch.id])[batch.id]
-    for kind, file_id in ((results.OUTPUT, batch.output_file_id),
-                          (results.ERROR, batch.error_file_id)):
+    for kind, file_id in (
+        (results.OUTPUT, batch.output_file_id),
+        (results.ERROR, batch.error_file_id),
+    ):
         if file_id is None:
             continue
         lines, size = results.stats(session.connection(), batch.id, kind)
-        session.execute(update(File).where(File.id == file_id)
-                        .values(bytes=size, line_count=lines))
+        session.execute(update(File).where(File.id == file_id).values(bytes=size, line_count=lines))
 
 
 def request_finalize(platform: Platform, batch_id: str) -> None:
@@ -85,8 +86,7 @@ def finalize(platform: Platform, batch_id: str) -> str | None:
             return None
         if batch.status == CANCELLING:
             # Normally closed by the cancel itself; this covers a line requeued in between.
-            rows.close_unfinished(s, batch_id, rows.CANCELLED, "batch_cancelled",
-                                  CANCELLED_MESSAGE)
+            rows.close_unfinished(s, batch_id, rows.CANCELLED, "batch_cancelled", CANCELLED_MESSAGE)
             batch.status, batch.cancelled_at = CANCELLED, _now()
         elif rows.has_unfinished(s, batch_id):
             return None
@@ -105,8 +105,9 @@ def expire(platform: Platform, batch_id: str) -> bool:
             return False
         if batch.expires_at is None or batch.expires_at > _now():
             return False
-        _closed, running = rows.close_unfinished(s, batch_id, rows.EXPIRED, "batch_expired",
-                                                 EXPIRED_MESSAGE)
+        _closed, running = rows.close_unfinished(
+            s, batch_id, rows.EXPIRED, "batch_expired", EXPIRED_MESSAGE
+        )
         batch.status, batch.expired_at, batch.lease_until = EXPIRED, _now(), None
         s.flush()
         freeze(s, batch)
@@ -123,11 +124,15 @@ def cancel(platform: Platform, owner: str, batch_id: str) -> dict[str, Any]:
         assert batch is not None
         running: list[str] = []
         if batch.status in (COMPLETED, FAILED, EXPIRED, FINALIZING):
-            raise invalid(f"Cannot cancel a batch with status '{batch.status}'.",
-                          param="batch_id", code="invalid_state")
+            raise invalid(
+                f"Cannot cancel a batch with status '{batch.status}'.",
+                param="batch_id",
+                code="invalid_state",
+            )
         if batch.status not in (CANCELLING, CANCELLED):
-            _closed, running = rows.close_unfinished(s, batch_id, rows.CANCELLED,
-                                                     "batch_cancelled", CANCELLED_MESSAGE)
+            _closed, running = rows.close_unfinished(
+                s, batch_id, rows.CANCELLED, "batch_cancelled", CANCELLED_MESSAGE
+            )
             batch.status, batch.cancelling_at, batch.lease_until = CANCELLING, _now(), None
             s.flush()
         obj = render(s, [batch])[0]

@@ -30,8 +30,7 @@ class LineError:
     param: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "param": self.param,
-                "line": self.line}
+        return {"code": self.code, "message": self.message, "param": self.param, "line": self.line}
 
 
 @dataclass
@@ -90,9 +89,11 @@ class LineValidator:
         data = [e.as_dict() for e in self.errors]
         hidden = self.error_count - len(self.errors)
         if hidden > 0:
-            data.append(LineError("too_many_errors",
-                                  f"{hidden} more lines have errors; fix these and retry.")
-                        .as_dict())
+            data.append(
+                LineError(
+                    "too_many_errors", f"{hidden} more lines have errors; fix these and retry."
+                ).as_dict()
+            )
         return data
 
     def _check(self, line_no: int, raw: bytes) -> GoodLine | LineError:
@@ -106,8 +107,11 @@ class LineValidator:
         if isinstance(custom_id, LineError):
             return custom_id
         if item.get("method") != "POST":
-            return LineError("invalid_method",
-                             f"`method` must be POST; got {item.get('method')!r}.", param="method")
+            return LineError(
+                "invalid_method",
+                f"`method` must be POST; got {item.get('method')!r}.",
+                param="method",
+            )
         if item.get("url") != self.endpoint:
             return LineError(
                 "url_mismatch",
@@ -121,10 +125,15 @@ class LineValidator:
 
     def _custom_id(self, line_no: int, custom_id: Any) -> str | LineError:
         if custom_id is None:
-            return LineError("missing_custom_id", "Each line needs a `custom_id`.",
-                             param="custom_id")
-        if (not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID
-                or "\x00" in custom_id):
+            return LineError(
+                "missing_custom_id", "Each line needs a `custom_id`.", param="custom_id"
+            )
+        if (
+            not isinstance(custom_id, str)
+            or not custom_id
+            or len(custom_id) > MAX_CUSTOM_ID
+            or "\x00" in custom_id
+        ):
             return LineError(
                 "invalid_custom_id",
                 f"`custom_id` must be a non-empty string of at most {MAX_CUSTOM_ID} characters.",
@@ -143,11 +152,15 @@ class LineValidator:
 
     def _body(self, custom_id: str, body: dict[str, Any], raw: bytes) -> GoodLine | LineError:
         if body.get("stream"):
-            return LineError("stream_unsupported", "Batch requests cannot use `stream: true`.",
-                             param="body.stream")
+            return LineError(
+                "stream_unsupported",
+                "Batch requests cannot use `stream: true`.",
+                param="body.stream",
+            )
         if b"\\u0000" in raw:
-            return LineError("invalid_body", "The body contains a NUL character (\\u0000).",
-                             param="body")
+            return LineError(
+                "invalid_body", "The body contains a NUL character (\\u0000).", param="body"
+            )
         try:
             loaded = self.check_body(body)
         except PlatformError as err:
@@ -157,13 +170,16 @@ class LineValidator:
             text = json.dumps(loaded, ensure_ascii=False, separators=(",", ":"))
             text.encode("utf-8")
         except (UnicodeEncodeError, TypeError, ValueError):
-            return LineError("invalid_body", "The body contains text that is not valid Unicode.",
-                             param="body")
+            return LineError(
+                "invalid_body", "The body contains text that is not valid Unicode.", param="body"
+            )
         model = loaded.get("model")
         if not isinstance(model, str) or not self.serves_model(model):
-            return LineError("model_not_found",
-                             f"The model `{model}` is not offered in the batch tier.",
-                             param="body.model")
+            return LineError(
+                "model_not_found",
+                f"The model `{model}` is not offered in the batch tier.",
+                param="body.model",
+            )
         if self.model is None:
             self.model = model
         elif model != self.model:

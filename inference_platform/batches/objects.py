@@ -75,8 +75,7 @@ def render(session: Session, batches: Sequence[Batch]) -> list[dict[str, Any]]:
     counts = live_counts(session, live)
     usage = live_usage(session, live)
     return [
-        batch_object(b, b.request_counts or counts[b.id], b.usage or usage[b.id])
-        for b in batches
+        batch_object(b, b.request_counts or counts[b.id], b.usage or usage[b.id]) for b in batches
     ]
 
 

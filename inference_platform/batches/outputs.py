@@ -35,23 +35,39 @@ def prepare(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     return {**body, "_messages": inputs.messages(body.get("instructions"), turns)}
 
 
-def success_body(endpoint: str, line_id: str, model: str, body: dict[str, Any],
-                 result: GenerationResult, created: int) -> dict[str, Any]:
+def success_body(
+    endpoint: str,
+    line_id: str,
+    model: str,
+    body: dict[str, Any],
+    result: GenerationResult,
+    created: int,
+) -> dict[str, Any]:
     """The endpoint's response object for a line that generated successfully."""
     suffix = line_id.removeprefix(ids.BATCH_REQUEST)
     pairs = [(c.text, c.finish_reason) for c in result.choices]
     if endpoint in (CHAT, COMPLETIONS):
         return completion_object(
-            endpoint, id=(ids.CHAT if endpoint == CHAT else ids.COMPLETION) + suffix,
-            created=created, model=model, body=body, choices=pairs,
-            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens,
+            endpoint,
+            id=(ids.CHAT if endpoint == CHAT else ids.COMPLETION) + suffix,
+            created=created,
+            model=model,
+            body=body,
+            choices=pairs,
+            prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens,
             service_tier=SERVICE_TIER,
         )
     text, finish = pairs[0]
     return objects.finished(
-        id=ids.RESPONSE + suffix, created_at=created, body={**body, "model": model},
-        status="completed", text=text, input_tokens=result.prompt_tokens,
-        output_tokens=result.completion_tokens, finish_reason=finish,
+        id=ids.RESPONSE + suffix,
+        created_at=created,
+        body={**body, "model": model},
+        status="completed",
+        text=text,
+        input_tokens=result.prompt_tokens,
+        output_tokens=result.completion_tokens,
+        finish_reason=finish,
     )
 
 
@@ -60,6 +76,5 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, PlatformError):
         return exc.status, exc.envelope()
     event = error_event(exc)
-    err = PlatformError(event["status"], event["message"], code=event["code"],
-                        param=event["param"])
+    err = PlatformError(event["status"], event["message"], code=event["code"], param=event["param"])
     return err.status, err.envelope()

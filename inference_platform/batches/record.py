@@ -67,26 +67,40 @@ def write(session: Session, outcomes: list[Outcome], attempt_cap: int) -> set[st
         cursor = session.connection().connection.cursor()
         try:
             returned = execute_values(
-                cursor, _WRITE,
+                cursor,
+                _WRITE,
                 [(o.id, o.attempt, o.status, o.status_code, o.result) for o in final],
-                template="(%s, %s::int, %s, %s::int, %s::jsonb)", fetch=True,
+                template="(%s, %s::int, %s, %s::int, %s::jsonb)",
+                fetch=True,
             )
         finally:
             cursor.close()
         written = {r[0] for r in returned}
-        usage.record(session, [
-            usage.usage_row(request_id=o.id, owner=o.owner, model=o.model, tier=BATCH,
-                            endpoint=o.endpoint, input_tokens=o.usage[0],
-                            output_tokens=o.usage[1], batch_id=o.batch_id)
-            for o in final if o.id in written and o.usage is not None
-        ])
+        usage.record(
+            session,
+            [
+                usage.usage_row(
+                    request_id=o.id,
+                    owner=o.owner,
+                    model=o.model,
+                    tier=BATCH,
+                    endpoint=o.endpoint,
+                    input_tokens=o.usage[0],
+                    output_tokens=o.usage[1],
+                    batch_id=o.batch_id,
+                )
+                for o in final
+                if o.id in written and o.usage is not None
+            ],
+        )
         kinds: dict[str, set[str]] = defaultdict(set)
         for o in final:
             if o.id in written:
                 kinds[o.batch_id].add(o.status)
         for batch_id, statuses in kinds.items():
-            rows.ensure_result_files(session, batch_id, output=rows.COMPLETED in statuses,
-                                     error=rows.FAILED in statuses)
+            rows.ensure_result_files(
+                session, batch_id, output=rows.COMPLETED in statuses, error=rows.FAILED in statuses
+            )
     for o in outcomes:
         if o.status == rows.QUEUED:
             session.execute(_REQUEUE, {"id": o.id, "attempt": o.attempt, "cap": attempt_cap})

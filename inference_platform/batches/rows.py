@@ -30,8 +30,23 @@ UNFINISHED = (QUEUED, IN_PROGRESS)
 # Lines COPY sends to Postgres per round trip while validating.
 COPY_ROWS = 2000
 _COPY_COLUMNS = (
-    "id", "owner", "tier", "endpoint", "model", "status", "body", "priority", "deadline",
-    "attempt", "background", "stream", "store", "batch_id", "custom_id", "line_no", "chunk_no",
+    "id",
+    "owner",
+    "tier",
+    "endpoint",
+    "model",
+    "status",
+    "body",
+    "priority",
+    "deadline",
+    "attempt",
+    "background",
+    "stream",
+    "store",
+    "batch_id",
+    "custom_id",
+    "line_no",
+    "chunk_no",
 )
 
 
@@ -51,13 +66,16 @@ def lock_batches(session: Session, batch_ids: Iterable[str]) -> None:
 def ensure_result_files(session: Session, batch_id: str, *, output: bool, error: bool) -> None:
     """Create the batch's output / error file the moment its first such line is written."""
     row = session.execute(
-        select(Batch.owner, Batch.output_file_id, Batch.error_file_id,
-               Batch.output_expires_seconds).where(Batch.id == batch_id)
+        select(
+            Batch.owner, Batch.output_file_id, Batch.error_file_id, Batch.output_expires_seconds
+        ).where(Batch.id == batch_id)
     ).one_or_none()
     if row is None:
         return
-    wanted = ((OUTPUT, output, row.output_file_id, Batch.output_file_id),
-              (ERROR, error, row.error_file_id, Batch.error_file_id))
+    wanted = (
+        (OUTPUT, output, row.output_file_id, Batch.output_file_id),
+        (ERROR, error, row.error_file_id, Batch.error_file_id),
+    )
     for kind, want, current, column in wanted:
         if not want or current is not None:
             continue
@@ -73,15 +91,22 @@ def ensure_result_files(session: Session, batch_id: str, *, output: bool, error:
         expires = row.output_expires_seconds
         session.execute(
             insert(File).values(
-                id=file_id, owner=row.owner, filename=f"{batch_id}_{kind}.jsonl",
-                purpose=BATCH_OUTPUT, bytes=0, status="processed", kind=kind, batch_id=batch_id,
+                id=file_id,
+                owner=row.owner,
+                filename=f"{batch_id}_{kind}.jsonl",
+                purpose=BATCH_OUTPUT,
+                bytes=0,
+                status="processed",
+                kind=kind,
+                batch_id=batch_id,
                 expires_at=None if expires is None else func.now() + timedelta(seconds=expires),
             )
         )
 
 
-def close_unfinished(session: Session, batch_id: str, status: str, code: str,
-                     message: str) -> tuple[int, list[str]]:
+def close_unfinished(
+    session: Session, batch_id: str, status: str, code: str, message: str
+) -> tuple[int, list[str]]:
     """End every queued or running line with a top-level ``error`` (expiry, cancellation).
 
     Returns how many lines were closed and the ids that were running, so their generations
@@ -93,15 +118,17 @@ def close_unfinished(session: Session, batch_id: str, status: str, code: str,
             {"b": batch_id},
         )
     )
-    closed = rowcount(session.execute(
-        text(
-            "UPDATE requests SET status = :s, error = CAST(:e AS jsonb), result = NULL, "
-            "status_code = NULL, result_seq = nextval('request_result_seq'), "
-            "finished_at = now(), lease_until = NULL "
-            "WHERE batch_id = :b AND status IN ('queued', 'in_progress')"
-        ),
-        {"s": status, "e": json.dumps({"code": code, "message": message}), "b": batch_id},
-    ))
+    closed = rowcount(
+        session.execute(
+            text(
+                "UPDATE requests SET status = :s, error = CAST(:e AS jsonb), result = NULL, "
+                "status_code = NULL, result_seq = nextval('request_result_seq'), "
+                "finished_at = now(), lease_until = NULL "
+                "WHERE batch_id = :b AND status IN ('queued', 'in_progress')"
+            ),
+            {"s": status, "e": json.dumps({"code": code, "message": message}), "b": batch_id},
+        )
+    )
     if closed:
         ensure_result_files(session, batch_id, output=False, error=True)
     return closed, running
@@ -158,9 +185,7 @@ class RowCopier:
         self._buf.seek(0)
         cursor = self.session.connection().connection.cursor()
         try:
-            cursor.copy_expert(
-                f"COPY requests ({', '.join(_COPY_COLUMNS)}) FROM STDIN", self._buf
-            )
+            cursor.copy_expert(f"COPY requests ({', '.join(_COPY_COLUMNS)}) FROM STDIN", self._buf)
         finally:
             cursor.close()
         self._buf = io.StringIO()

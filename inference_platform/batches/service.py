@@ -26,8 +26,13 @@ log = logging.getLogger(__name__)
 
 
 def create(
-    platform: Platform, owner: str, *, input_file_id: str, endpoint: str,
-    completion_window: str, metadata: dict[str, str] | None = None,
+    platform: Platform,
+    owner: str,
+    *,
+    input_file_id: str,
+    endpoint: str,
+    completion_window: str,
+    metadata: dict[str, str] | None = None,
     output_expires_seconds: int | None = None,
 ) -> dict[str, Any]:
     if endpoint not in ENDPOINTS:
@@ -54,11 +59,18 @@ def create(
             )
         s.execute(
             insert(Batch).values(
-                id=batch_id, owner=owner, endpoint=endpoint, input_file_id=input_file_id,
-                completion_window=completion_window, status="validating", metadata_=metadata,
+                id=batch_id,
+                owner=owner,
+                endpoint=endpoint,
+                input_file_id=input_file_id,
+                completion_window=completion_window,
+                status="validating",
+                metadata_=metadata,
                 expires_at=func.now() + timedelta(seconds=windows[completion_window]),
-                dispatched_at=func.now(), output_expires_seconds=output_expires_seconds,
-                total=0, priority=2,
+                dispatched_at=func.now(),
+                output_expires_seconds=output_expires_seconds,
+                total=0,
+                priority=2,
             )
         )
         obj = render(s, [s.get(Batch, batch_id)])[0]  # type: ignore[list-item]
@@ -75,9 +87,7 @@ def enqueue_validation(platform: Platform, batch_id: str) -> None:
 
 def retrieve(platform: Platform, owner: str, batch_id: str) -> dict[str, Any]:
     with platform.db.session() as s:
-        batch = s.scalars(
-            select(Batch).where(Batch.id == batch_id, Batch.owner == owner)
-        ).first()
+        batch = s.scalars(select(Batch).where(Batch.id == batch_id, Batch.owner == owner)).first()
         if batch is None:
             raise not_found(f"No batch found with id '{batch_id}'.", param="batch_id")
         return render(s, [batch])[0]
@@ -90,12 +100,15 @@ def list_batches(
     with platform.db.session() as s:
         query = select(Batch).where(Batch.owner == owner)
         if after:
-            cursor = s.scalars(
-                select(Batch).where(Batch.id == after, Batch.owner == owner)
-            ).first()
+            cursor = s.scalars(select(Batch).where(Batch.id == after, Batch.owner == owner)).first()
             if cursor is None:
-                return {"object": "list", "data": [], "first_id": None, "last_id": None,
-                        "has_more": False}
+                return {
+                    "object": "list",
+                    "data": [],
+                    "first_id": None,
+                    "last_id": None,
+                    "has_more": False,
+                }
             query = query.where(
                 tuple_(Batch.created_at, Batch.id) < tuple_(cursor.created_at, cursor.id)
             )

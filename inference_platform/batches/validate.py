@@ -58,20 +58,32 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
             return None
         batch = s.get(Batch, batch_id)
         assert batch is not None
-        source = s.scalar(select(File.id).where(
-            File.id == batch.input_file_id, File.owner == batch.owner,
-            File.deleted_at.is_(None), File.kind == "upload"))
+        source = s.scalar(
+            select(File.id).where(
+                File.id == batch.input_file_id,
+                File.owner == batch.owner,
+                File.deleted_at.is_(None),
+                File.kind == "upload",
+            )
+        )
     check = checks.get(batch.endpoint)
     validator = LineValidator(
-        batch.endpoint, check or (lambda body: body), lambda m: _serves(platform, m),
+        batch.endpoint,
+        check or (lambda body: body),
+        lambda m: _serves(platform, m),
         platform.settings.batch_max_lines,
     )
     if check is None:
-        validator.error("invalid_endpoint", f"Batches for {batch.endpoint} are not supported.",
-                        None, "endpoint")
+        validator.error(
+            "invalid_endpoint", f"Batches for {batch.endpoint} are not supported.", None, "endpoint"
+        )
     elif source is None:
-        validator.error("file_not_found", f"The input file {batch.input_file_id} was deleted.",
-                        None, "input_file_id")
+        validator.error(
+            "file_not_found",
+            f"The input file {batch.input_file_id} was deleted.",
+            None,
+            "input_file_id",
+        )
     started = time.perf_counter()
     total = 0
     try:
@@ -89,8 +101,12 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
     except _Abandon:
         log.info("batch %s left validating while it was read; validation dropped", batch_id)
         return None
-    log.info("batch %s: %d lines validated and queued in %.2fs", batch_id, total,
-             time.perf_counter() - started)
+    log.info(
+        "batch %s: %d lines validated and queued in %.2fs",
+        batch_id,
+        total,
+        time.perf_counter() - started,
+    )
     if validator.model:
         dispatch.kick(platform, validator.model)
     return "in_progress"
@@ -101,8 +117,7 @@ def _serves(platform: Platform, model: str) -> bool:
     return spec is not None and spec.serves(BATCH)
 
 
-def _read(platform: Platform, batch: Batch, validator: LineValidator,
-          copier: RowCopier) -> int:
+def _read(platform: Platform, batch: Batch, validator: LineValidator, copier: RowCopier) -> int:
     """Check every line, copying good ones in while no line has failed yet."""
     renew_every = platform.settings.lease_seconds / 3
     renewed = time.monotonic()
@@ -122,19 +137,29 @@ def _read(platform: Platform, batch: Batch, validator: LineValidator,
 
 def _renew(platform: Platform, batch_id: str) -> None:
     with platform.db.session() as s:
-        if s.execute(_RENEW, {"id": batch_id,
-                              "lease": platform.settings.lease_seconds}).first() is None:
+        if (
+            s.execute(_RENEW, {"id": batch_id, "lease": platform.settings.lease_seconds}).first()
+            is None
+        ):
             raise _Abandon
 
 
 def _start(tx: Session, batch_id: str, total: int, model: str | None) -> bool:
-    return tx.execute(
-        update(Batch)
-        .where(Batch.id == batch_id, Batch.status == "validating")
-        .values(status="in_progress", in_progress_at=datetime.now(UTC), total=total,
-                model=model, lease_until=None)
-        .returning(Batch.id)
-    ).first() is not None
+    return (
+        tx.execute(
+            update(Batch)
+            .where(Batch.id == batch_id, Batch.status == "validating")
+            .values(
+                status="in_progress",
+                in_progress_at=datetime.now(UTC),
+                total=total,
+                model=model,
+                lease_until=None,
+            )
+            .returning(Batch.id)
+        ).first()
+        is not None
+    )
 
 
 def _fail(platform: Platform, batch_id: str, errors: list[dict[str, object]]) -> str | None:
@@ -142,10 +167,14 @@ def _fail(platform: Platform, batch_id: str, errors: list[dict[str, object]]) ->
         done = s.execute(
             update(Batch)
             .where(Batch.id == batch_id, Batch.status == "validating")
-            .values(status="failed", failed_at=datetime.now(UTC), lease_until=None,
-                    errors={"object": "list", "data": errors},
-                    request_counts={"total": 0, "completed": 0, "failed": 0},
-                    usage=usage_object())
+            .values(
+                status="failed",
+                failed_at=datetime.now(UTC),
+                lease_until=None,
+                errors={"object": "list", "data": errors},
+                request_counts={"total": 0, "completed": 0, "failed": 0},
+                usage=usage_object(),
+            )
             .returning(Batch.id)
         ).first()
     return "failed" if done else None

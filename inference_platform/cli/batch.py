@@ -41,35 +41,71 @@ def batch() -> None:
 
 @batch.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--endpoint", default="/v1/chat/completions", show_default=True,
-              help="The endpoint every line calls (each line's `url`).")
-@click.option("--window", default="24h", show_default=True,
-              help="Completion window: 24h, or 1h to be served first.")
-@click.option("--wait/--no-wait", default=False,
-              help="Follow the batch with a progress bar and download its results.")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where results go (default: next to FILE).")
+@click.option(
+    "--endpoint",
+    default="/v1/chat/completions",
+    show_default=True,
+    help="The endpoint every line calls (each line's `url`).",
+)
+@click.option(
+    "--window",
+    default="24h",
+    show_default=True,
+    help="Completion window: 24h, or 1h to be served first.",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    help="Follow the batch with a progress bar and download its results.",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where results go (default: next to FILE).",
+)
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Batch metadata.")
 @click.option("--poll", default=2.0, show_default=True, help="Seconds between status checks.")
-@click.option("--base-url", envvar="OPENAI_BASE_URL", default="http://127.0.0.1:8000/v1",
-              show_default=True, help="API base URL (env OPENAI_BASE_URL).")
-@click.option("--api-key", envvar="OPENAI_API_KEY", default="EMPTY",
-              help="API key (env OPENAI_API_KEY).")
-def submit(file: Path, endpoint: str, window: str, wait: bool, out_dir: Path | None,
-           metadata: tuple[str, ...], poll: float, base_url: str, api_key: str) -> None:
+@click.option(
+    "--base-url",
+    envvar="OPENAI_BASE_URL",
+    default="http://127.0.0.1:8000/v1",
+    show_default=True,
+    help="API base URL (env OPENAI_BASE_URL).",
+)
+@click.option(
+    "--api-key", envvar="OPENAI_API_KEY", default="EMPTY", help="API key (env OPENAI_API_KEY)."
+)
+def submit(
+    file: Path,
+    endpoint: str,
+    window: str,
+    wait: bool,
+    out_dir: Path | None,
+    metadata: tuple[str, ...],
+    poll: float,
+    base_url: str,
+    api_key: str,
+) -> None:
     """Upload FILE (JSONL), create a batch, and with --wait download output and errors."""
     client = _client(base_url, api_key)
     with file.open("rb") as fh:
         uploaded = client.files.create(file=(file.name, fh), purpose="batch")
     click.echo(f"uploaded {file.name} as {uploaded.id} ({uploaded.bytes} bytes)")
-    created = client.batches.create(input_file_id=uploaded.id, endpoint=endpoint,
-                                    completion_window=window, metadata=_metadata(metadata))
+    created = client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint=endpoint,
+        completion_window=window,
+        metadata=_metadata(metadata),
+    )
     click.echo(f"batch {created.id}: {created.status} (window {window})")
     if not wait:
         return
     final = _follow(client, created.id, poll)
-    click.echo(f"batch {final.id}: {final.status} — {final.request_counts.completed} succeeded, "
-               f"{final.request_counts.failed} failed of {final.request_counts.total}")
+    click.echo(
+        f"batch {final.id}: {final.status} — {final.request_counts.completed} succeeded, "
+        f"{final.request_counts.failed} failed of {final.request_counts.total}"
+    )
     if final.status == "failed" and final.errors:
         for error in final.errors.data or []:
             where = f"line {error.line}: " if error.line else ""
@@ -95,8 +131,9 @@ def _follow(client: Any, batch_id: str, poll: float) -> Any:
     if current.status in TERMINAL:
         return current
     counts = current.request_counts
-    with click.progressbar(length=max(1, counts.total), label=current.status,
-                           show_pos=True, show_eta=True) as bar:
+    with click.progressbar(
+        length=max(1, counts.total), label=current.status, show_pos=True, show_eta=True
+    ) as bar:
         shown = 0
         while True:
             counts = current.request_counts

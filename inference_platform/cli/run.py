@@ -45,10 +45,20 @@ def _formation(text: str) -> dict[str, int]:
 
 
 @click.command()
-@click.option("-c", "--concurrency", "formation", default=DEFAULT_FORMATION, show_default=True,
-              help="Processes per Procfile role, as honcho takes it.")
-@click.option("--procfile", type=click.Path(exists=True, path_type=Path), default="Procfile",
-              show_default=True)
+@click.option(
+    "-c",
+    "--concurrency",
+    "formation",
+    default=DEFAULT_FORMATION,
+    show_default=True,
+    help="Processes per Procfile role, as honcho takes it.",
+)
+@click.option(
+    "--procfile",
+    type=click.Path(exists=True, path_type=Path),
+    default="Procfile",
+    show_default=True,
+)
 def up(formation: str, procfile: Path) -> None:
     """Start the whole platform (embedded Postgres and Redis when no URLs are set)."""
     from honcho.environ import expand_processes, parse_procfile
@@ -88,27 +98,58 @@ def web() -> None:
     """The API under gunicorn (threads, so open streams do not block other requests)."""
     s = _settings()
     args = [
-        "gunicorn", "--worker-class", "gthread",
-        "--workers", str(s.web_workers), "--threads", str(s.web_threads),
-        "--bind", f"{s.host}:{s.port}", "--timeout", "120", "--graceful-timeout", "10",
-        "--keep-alive", "75", "--access-logfile", "-", "api:create_app()",
+        "gunicorn",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(s.web_workers),
+        "--threads",
+        str(s.web_threads),
+        "--bind",
+        f"{s.host}:{s.port}",
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "10",
+        "--keep-alive",
+        "75",
+        "--access-logfile",
+        "-",
+        "api:create_app()",
     ]
     os.environ.update(s.to_env())
     os.execvp(args[0], args)
 
 
 @click.command()
-@click.option("--queues", default="realtime", show_default=True,
-              help="Comma-separated roles this engine serves: realtime, flex, batch.")
+@click.option(
+    "--queues",
+    default="realtime",
+    show_default=True,
+    help="Comma-separated roles this engine serves: realtime, flex, batch.",
+)
 @click.option("--model", default=None, help="Catalog model to host (default: the first).")
-@click.option("--concurrency", default=16, show_default=True,
-              help="Tasks run at once (threads); each holds one request or batch chunk.")
-@click.option("--batch-size", default=8, show_default=True,
-              help="Sequences the engine batches together; also batch-chunk lines.")
-@click.option("--background-slots", default=None, type=int,
-              help="With realtime among several roles: most flex/batch sequences in flight.")
-def worker(queues: str, model: str | None, concurrency: int, batch_size: int,
-           background_slots: int | None) -> None:
+@click.option(
+    "--concurrency",
+    default=16,
+    show_default=True,
+    help="Tasks run at once (threads); each holds one request or batch chunk.",
+)
+@click.option(
+    "--batch-size",
+    default=8,
+    show_default=True,
+    help="Sequences the engine batches together; also batch-chunk lines.",
+)
+@click.option(
+    "--background-slots",
+    default=None,
+    type=int,
+    help="With realtime among several roles: most flex/batch sequences in flight.",
+)
+def worker(
+    queues: str, model: str | None, concurrency: int, batch_size: int, background_slots: int | None
+) -> None:
     """A GPU worker hosting one engine for one model."""
     from workers.main import run_worker
 
@@ -118,14 +159,23 @@ def worker(queues: str, model: str | None, concurrency: int, batch_size: int,
     if bad:
         raise click.BadParameter(f"unknown roles {bad}; choose from {', '.join(TIERS)}")
     run_worker(
-        s, tiers=tiers, model=model or load_catalog(s).names()[0], concurrency=concurrency,
-        batch_size=batch_size, background_slots=background_slots, loglevel=s.log_level,
+        s,
+        tiers=tiers,
+        model=model or load_catalog(s).names()[0],
+        concurrency=concurrency,
+        batch_size=batch_size,
+        background_slots=background_slots,
+        loglevel=s.log_level,
     )
 
 
 @click.command()
-@click.option("--beat/--no-beat", default=True, show_default=True,
-              help="Also run the periodic scheduler (run it in one control process only).")
+@click.option(
+    "--beat/--no-beat",
+    default=True,
+    show_default=True,
+    help="Also run the periodic scheduler (run it in one control process only).",
+)
 def control(beat: bool) -> None:
     """The CPU-only housekeeping worker."""
     from workers.main import run_control
@@ -141,8 +191,14 @@ def flower() -> None:
     os.environ.update(s.to_env())
     # Flower listens on INFERENCE_HOST (loopback by default); its JSON API is for the operator.
     os.environ.setdefault("FLOWER_UNAUTHENTICATED_API", "true")
-    args = ["celery", "-A", "inference_platform.make_celery:celery_app", "flower",
-            f"--port={s.flower_port}", f"--address={s.host}"]
+    args = [
+        "celery",
+        "-A",
+        "inference_platform.make_celery:celery_app",
+        "flower",
+        f"--port={s.flower_port}",
+        f"--address={s.host}",
+    ]
     os.execvp(args[0], args)
 
 

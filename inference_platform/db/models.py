@@ -99,7 +99,11 @@ class Request(Base):
         Index("ix_requests_batch_status", "batch_id", "status"),
         # Batch workers claim queued lines of their model, earliest deadline first.
         Index(
-            "ix_requests_batch_queue", "model", "deadline", "batch_id", "line_no",
+            "ix_requests_batch_queue",
+            "model",
+            "deadline",
+            "batch_id",
+            "line_no",
             postgresql_where=text("status = 'queued' AND tier = 'batch'"),
         ),
     )
@@ -196,4 +200,3 @@ class Batch(Base):
         Index("ix_batches_owner_created", "owner", "created_at"),
         Index("ix_batches_status", "status"),
     )
-

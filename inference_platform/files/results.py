@@ -55,9 +55,7 @@ def count(conn: Connection, batch_id: str, kind: str) -> int:
     )
 
 
-def lines(
-    db: Database, batch_id: str, kind: str, offset: int, limit: int | None
-) -> Iterator[str]:
+def lines(db: Database, batch_id: str, kind: str, offset: int, limit: int | None) -> Iterator[str]:
     """Lines ``offset`` .. ``offset + limit`` (each ending in a newline), read in batches
     through a server-side cursor so a 50,000-line file never sits whole in memory."""
     sql = f"SELECT {LINE_SQL} FROM requests r WHERE {_WHERE[kind]} ORDER BY r.result_seq OFFSET :o"

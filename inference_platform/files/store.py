@@ -77,7 +77,12 @@ def retrieve(platform: Platform, owner: str, file_id: str) -> dict[str, Any]:
 
 
 def list_files(
-    platform: Platform, owner: str, *, after: str | None, limit: int, order: str,
+    platform: Platform,
+    owner: str,
+    *,
+    after: str | None,
+    limit: int,
+    order: str,
     purpose: str | None,
 ) -> dict[str, Any]:
     """A page, newest first by default; ``after`` is the last id of the previous page."""
@@ -157,15 +162,17 @@ def content(
     return Content(body, "application/x-ndjson", headers)
 
 
-def _upload_content(platform: Platform, file_id: str, offset: int,
-                    limit: int | None) -> Content:
+def _upload_content(platform: Platform, file_id: str, offset: int, limit: int | None) -> Content:
     if offset == 0 and limit is None:
         return Content(_chunks(platform, file_id), "application/octet-stream")
     if limit is None:
         return Content(_upload_lines(platform, file_id, offset, None), "application/octet-stream")
     page = list(_upload_lines(platform, file_id, offset, limit))
-    return Content(iter(page), "application/octet-stream",
-                   {"X-Incomplete": "false", "X-Last-Line": str(offset + len(page))})
+    return Content(
+        iter(page),
+        "application/octet-stream",
+        {"X-Incomplete": "false", "X-Last-Line": str(offset + len(page))},
+    )
 
 
 def _chunks(platform: Platform, file_id: str) -> Iterator[bytes]:

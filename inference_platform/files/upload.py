@@ -43,8 +43,9 @@ def too_large(limit: int) -> PlatformError:
 class ChunkSink:
     """A write-only file object that stores what it is given as ~1 MiB chunk rows."""
 
-    def __init__(self, session: Session, file_id: str, owner: str, filename: str,
-                 limit: int) -> None:
+    def __init__(
+        self, session: Session, file_id: str, owner: str, filename: str, limit: int
+    ) -> None:
         self.session = session
         self.file_id = file_id
         self.limit = limit
@@ -58,8 +59,13 @@ class ChunkSink:
         # purpose and size are filled in once the whole body has been read.
         session.execute(
             insert(File).values(
-                id=file_id, owner=owner, filename=filename[:512], purpose="batch", bytes=0,
-                status="uploading", kind="upload",
+                id=file_id,
+                owner=owner,
+                filename=filename[:512],
+                purpose="batch",
+                bytes=0,
+                status="uploading",
+                kind="upload",
             )
         )
 
@@ -110,9 +116,7 @@ class _Parser(MultiPartParser):
         self.make_sink = make_sink
         self.sink: ChunkSink | None = None
 
-    def start_file_streaming(
-        self, event: FilePart, total_content_length: int | None
-    ) -> IO[bytes]:
+    def start_file_streaming(self, event: FilePart, total_content_length: int | None) -> IO[bytes]:
         if event.name != "file" or self.sink is not None:
             raise invalid("Send exactly one file, in the `file` form field.", param="file")
         self.sink = self.make_sink(event.filename or "upload")
@@ -120,15 +124,19 @@ class _Parser(MultiPartParser):
 
 
 def receive(
-    platform: Platform, owner: str, stream: IO[bytes], content_type: str | None,
+    platform: Platform,
+    owner: str,
+    stream: IO[bytes],
+    content_type: str | None,
     content_length: int | None,
 ) -> dict[str, Any]:
     """Store a ``multipart/form-data`` upload (``file`` + ``purpose``); the FileObject."""
     mimetype, options = parse_options_header(content_type or "")
     boundary = options.get("boundary", "")
     if mimetype != "multipart/form-data" or not boundary:
-        raise invalid("Upload files as `multipart/form-data` with `file` and `purpose` fields.",
-                      param="file")
+        raise invalid(
+            "Upload files as `multipart/form-data` with `file` and `purpose` fields.", param="file"
+        )
     limit = platform.settings.max_file_bytes
     file_id = ids.new_id(ids.FILE)
     with platform.db.session() as s:
@@ -155,8 +163,13 @@ def receive(
         row = s.scalars(
             update(File)
             .where(File.id == file_id)
-            .values(purpose=purpose, bytes=sink.size, line_count=sink.line_count,
-                    status="processed", expires_at=expires_at)
+            .values(
+                purpose=purpose,
+                bytes=sink.size,
+                line_count=sink.line_count,
+                status="processed",
+                expires_at=expires_at,
+            )
             .returning(File)
         ).one()
         return file_object(row)

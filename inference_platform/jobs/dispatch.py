@@ -28,9 +28,7 @@ def send(platform: Platform, tier: str, model: str, request_id: str) -> bool:
     """Enqueue one job id; False (logged) when the broker refused it — the sweeper
     publishes it again later, so the caller still answers with the id."""
     try:
-        platform.celery.send_task(
-            task_for(tier), args=[request_id], queue=queue_name(tier, model)
-        )
+        platform.celery.send_task(task_for(tier), args=[request_id], queue=queue_name(tier, model))
     except Exception as exc:
         log.warning("could not enqueue %s (the sweeper will retry): %s", request_id, exc)
         return False

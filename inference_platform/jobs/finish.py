@@ -43,7 +43,11 @@ def stop(
     ``notify`` tells the worker running it (if any) to abort the generation and free the slot.
     """
     changed = store.transition(
-        platform, request_id, status=status, error=error, status_code=status_code,
+        platform,
+        request_id,
+        status=status,
+        error=error,
+        status_code=status_code,
         attempt=attempt,
     )
     if changed and notify:
@@ -117,8 +121,12 @@ def _kept_output(row: Request, state: Progress) -> _Kept:
     bill = None
     if row.status == "cancelled" and state.produced:
         bill = usage.usage_row(
-            request_id=row.id, owner=row.owner, model=row.model, tier=row.tier,
-            endpoint=row.endpoint, input_tokens=outcome.prompt_tokens,
+            request_id=row.id,
+            owner=row.owner,
+            model=row.model,
+            tier=row.tier,
+            endpoint=row.endpoint,
+            input_tokens=outcome.prompt_tokens,
             output_tokens=outcome.output_tokens,
         )
     result = results.build(row, outcome)

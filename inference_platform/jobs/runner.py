@@ -56,7 +56,11 @@ def _run(platform: Platform, host: EngineHost, job: Request, leases: LeaseKeeper
     publisher = _Publisher(events, job.id, leases)
     try:
         requests, prompt_of = plan(
-            host, job.endpoint, job.body, job.id, tier=job.tier,
+            host,
+            job.endpoint,
+            job.body,
+            job.id,
+            tier=job.tier,
             default_max_tokens=platform.settings.default_max_tokens,
         )
         result = resume(host, requests, prompt_of, prior, publisher)
@@ -70,9 +74,13 @@ def _run(platform: Platform, host: EngineHost, job: Request, leases: LeaseKeeper
             log.exception("job %s failed", job.id)
         err = error_event(exc)
         stop(
-            platform, job.id, status="failed", status_code=err["status"],
+            platform,
+            job.id,
+            status="failed",
+            status_code=err["status"],
             error={"code": err["code"], "message": err["message"], "param": err["param"]},
-            attempt=job.attempt, notify=False,
+            attempt=job.attempt,
+            notify=False,
         )
         return
     _complete(platform, job, result)
@@ -89,8 +97,12 @@ def _complete(platform: Platform, job: Request, result: GenerationResult) -> Non
     obj = results.build(job, outcome)
     status = results.job_status(obj, outcome)
     bill = usage.usage_row(
-        request_id=job.id, owner=job.owner, model=job.model, tier=job.tier,
-        endpoint=job.endpoint, input_tokens=outcome.prompt_tokens,
+        request_id=job.id,
+        owner=job.owner,
+        model=job.model,
+        tier=job.tier,
+        endpoint=job.endpoint,
+        input_tokens=outcome.prompt_tokens,
         output_tokens=outcome.output_tokens,
     )
     # Postgres first, then the notice: a reader woken by "end" always finds the result.

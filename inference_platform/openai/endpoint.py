@@ -23,14 +23,21 @@ def completion_object(
     """A ``chat.completion`` for CHAT, else a ``text_completion`` (with ``echo`` applied)."""
     if endpoint == CHAT:
         return chat.completion(
-            id=id, created=created, model=model, choices=choices,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            id=id,
+            created=created,
+            model=model,
+            choices=choices,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             service_tier=service_tier,
         )
     texts = completions.echoed(body, [text for text, _ in choices])
     return completions.completion(
-        id=id, created=created, model=model,
+        id=id,
+        created=created,
+        model=model,
         choices=list(zip(texts, [finish for _, finish in choices], strict=True)),
-        prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
         service_tier=service_tier,
     )

@@ -25,9 +25,7 @@ def _parts(role: str, content: Any) -> list[dict[str, Any]]:
     else:
         raw = [{"type": p["type"], "text": p["text"]} for p in content]
     # Assistant text parts are output_text objects; the SDK requires their annotations.
-    return [
-        {**p, "annotations": []} if p["type"] == "output_text" else p for p in raw
-    ]
+    return [{**p, "annotations": []} if p["type"] == "output_text" else p for p in raw]
 
 
 def input_items(raw: str | list[dict[str, Any]]) -> list[dict[str, Any]]:

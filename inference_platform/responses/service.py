@@ -42,8 +42,9 @@ def create(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, An
     spec = platform.model(body["model"])
     background = bool(body.get("background"))
     if background and body.get("store") is False:
-        raise invalid("Background responses must be stored; do not set `store` to false.",
-                      param="store")
+        raise invalid(
+            "Background responses must be stored; do not set `store` to false.", param="store"
+        )
     body = _prepare(platform, owner, {**body, "model": spec.name})
     tier = tier_for(body.get("service_tier"))
     if background or tier == FLEX:
@@ -85,15 +86,23 @@ def _durable(
         _check_serves(platform, body["model"], REALTIME)
         # Background work gets the flex window as its deadline: nothing waits forever.
         row = jobs.enqueue(
-            platform, id=rid, owner=owner, tier=REALTIME, endpoint=RESPONSES,
-            model=body["model"], body=body,
-            deadline_seconds=platform.settings.flex_deadline_seconds, **fields,
+            platform,
+            id=rid,
+            owner=owner,
+            tier=REALTIME,
+            endpoint=RESPONSES,
+            model=body["model"],
+            body=body,
+            deadline_seconds=platform.settings.flex_deadline_seconds,
+            **fields,
         )
     if body.get("stream"):
         on_close = None
         if not row.background:  # like OpenAI: a foreground stream ends with its client
+
             def on_close() -> None:
                 jobs.stop(platform, rid, status="cancelled")
+
         return Streamed(follow_stream(platform, row), on_close)
     if row.background:
         return store.to_object(row)
@@ -102,8 +111,12 @@ def _durable(
 
 def _check_serves(platform: Platform, model: str, tier: str) -> None:
     if not platform.model(model).serves(tier):
-        raise PlatformError(400, f"The model `{model}` is not offered in the {tier} tier.",
-                            param="service_tier", code="invalid_value")
+        raise PlatformError(
+            400,
+            f"The model `{model}` is not offered in the {tier} tier.",
+            param="service_tier",
+            code="invalid_value",
+        )
 
 
 def _blocking_result(platform: Platform, rid: str) -> dict[str, Any]:
@@ -113,8 +126,12 @@ def _blocking_result(platform: Platform, rid: str) -> dict[str, Any]:
     assert row is not None
     if row.status == "failed" and row.status_code and 400 <= row.status_code < 500:
         error = row.error or {}
-        raise PlatformError(row.status_code, error.get("message", "The request failed."),
-                            code=error.get("code"), param=error.get("param"))
+        raise PlatformError(
+            row.status_code,
+            error.get("message", "The request failed."),
+            code=error.get("code"),
+            param=error.get("param"),
+        )
     # Past the wait (end is None) the response still runs: the client can poll it by id.
     return (follow.final_object(end) if end else None) or store.to_object(row)
 
@@ -157,8 +174,13 @@ def _follow(platform: Platform, row: Request) -> Iterator[Event]:
 
 def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, Any] | Streamed:
     job = realtime.submit(
-        platform, owner=owner, endpoint=RESPONSES, body=body, id_prefix=ids.RESPONSE,
-        service_tier=reported_tier(body.get("service_tier")), tier=REALTIME,
+        platform,
+        owner=owner,
+        endpoint=RESPONSES,
+        body=body,
+        id_prefix=ids.RESPONSE,
+        service_tier=reported_tier(body.get("service_tier")),
+        tier=REALTIME,
     )
     keep = body.get("store") is not False
     if body.get("stream"):
@@ -169,9 +191,14 @@ def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str,
         )
     got = realtime.collect(platform, job, 1)
     final = objects.finished(
-        id=job.id, created_at=job.created, body=body, status="completed", text=got.texts[0],
+        id=job.id,
+        created_at=job.created,
+        body=body,
+        status="completed",
+        text=got.texts[0],
         input_tokens=got.usage.get("prompt_tokens", 0),
-        output_tokens=got.usage.get("completion_tokens", 0), finish_reason=got.finish[0],
+        output_tokens=got.usage.get("completion_tokens", 0),
+        finish_reason=got.finish[0],
     )
     if keep:
         store.save_finished(platform, owner=owner, body=body, result=final)
@@ -179,8 +206,12 @@ def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str,
 
 
 def _live(
-    platform: Platform, owner: str, body: dict[str, Any], job: realtime.Submitted,
-    events: Iterator[dict[str, Any]], keep: bool,
+    platform: Platform,
+    owner: str,
+    body: dict[str, Any],
+    job: realtime.Submitted,
+    events: Iterator[dict[str, Any]],
+    keep: bool,
 ) -> Iterator[Event]:
     base = objects.response(id=job.id, created_at=job.created, body=body, status="in_progress")
     builder = StreamBuilder(base)
@@ -194,16 +225,26 @@ def _live(
             yield from builder.feed(event)
     except PlatformError as err:
         failed = objects.finished(
-            id=job.id, created_at=job.created, body=body, status="failed",
-            text=builder.text if builder.started else None, input_tokens=None,
-            output_tokens=None, error=objects.response_error(err.status, err.message),
+            id=job.id,
+            created_at=job.created,
+            body=body,
+            status="failed",
+            text=builder.text if builder.started else None,
+            input_tokens=None,
+            output_tokens=None,
+            error=objects.response_error(err.status, err.message),
         )
         yield from builder.finish(failed)
         return
     used = end.get("usage") or {}
     final = objects.finished(
-        id=job.id, created_at=job.created, body=body, status="completed", text=builder.text,
-        input_tokens=used.get("prompt_tokens", 0), output_tokens=used.get("completion_tokens", 0),
+        id=job.id,
+        created_at=job.created,
+        body=body,
+        status="completed",
+        text=builder.text,
+        input_tokens=used.get("prompt_tokens", 0),
+        output_tokens=used.get("completion_tokens", 0),
         finish_reason=builder.finish_reason,
     )
     if keep:
@@ -213,7 +254,11 @@ def _live(
 
 
 def retrieve(
-    platform: Platform, owner: str, response_id: str, *, stream: bool,
+    platform: Platform,
+    owner: str,
+    response_id: str,
+    *,
+    stream: bool,
     starting_after: int | None,
 ) -> dict[str, Any] | Streamed:
     row = store.load(platform, owner, response_id)

@@ -24,9 +24,7 @@ def _missing(response_id: str, param: str | None = None) -> PlatformError:
     return not_found(f"No response found with id '{response_id}'.", param=param)
 
 
-def load(
-    platform: Platform, owner: str, response_id: str, *, param: str | None = None
-) -> Request:
+def load(platform: Platform, owner: str, response_id: str, *, param: str | None = None) -> Request:
     """A stored, undeleted response of ``owner`` or 404."""
     with platform.db.session() as s:
         row = s.scalars(
@@ -139,7 +137,12 @@ def delete(platform: Platform, owner: str, response_id: str) -> dict[str, Any]:
 
 
 def input_items(
-    platform: Platform, owner: str, response_id: str, *, after: str | None, limit: int,
+    platform: Platform,
+    owner: str,
+    response_id: str,
+    *,
+    after: str | None,
+    limit: int,
     order: str,
 ) -> dict[str, Any]:
     row = load(platform, owner, response_id)

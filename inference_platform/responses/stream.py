@@ -74,9 +74,7 @@ class StreamBuilder:
                 output_index=0,
                 item={**output_message(self.base["id"], "", "in_progress"), "content": []},
             ),
-            self._event(
-                "response.content_part.added", **self._where(), part=output_text_part("")
-            ),
+            self._event("response.content_part.added", **self._where(), part=output_text_part("")),
         ]
 
     def feed(self, event: dict[str, Any]) -> list[Event]:

@@ -29,7 +29,7 @@ class MessageField(fields.Field):
                 kind = part.get("type") if isinstance(part, dict) else None
                 if kind != "text" or not isinstance(part.get("text"), str):
                     raise ValidationError(
-                        "only text content parts ({\"type\": \"text\", \"text\": ...}) are "
+                        'only text content parts ({"type": "text", "text": ...}) are '
                         f"supported; got {kind!r}."
                     )
         elif content is not None and not isinstance(content, str):

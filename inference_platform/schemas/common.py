@@ -26,8 +26,10 @@ def _first_error(messages: Any, prefix: str = "") -> tuple[str, str]:
         key, value = next(iter(messages.items()))
         if key == "_schema":
             return _first_error(value, prefix)
-        name = f"{prefix}[{key}]" if isinstance(key, int) else (
-            f"{prefix}.{key}" if prefix else str(key)
+        name = (
+            f"{prefix}[{key}]"
+            if isinstance(key, int)
+            else (f"{prefix}.{key}" if prefix else str(key))
         )
         return _first_error(value, name)
     if isinstance(messages, list) and messages:

@@ -18,8 +18,10 @@ class PromptField(fields.Field):
             return value
         if isinstance(value, list) and value and all(isinstance(p, str) for p in value):
             return value
-        if isinstance(value, list) and value and all(
-            isinstance(p, int) or isinstance(p, list) for p in value
+        if (
+            isinstance(value, list)
+            and value
+            and all(isinstance(p, int) or isinstance(p, list) for p in value)
         ):
             raise ValidationError("token-id prompts are not supported; send text.")
         raise ValidationError("must be a string or a non-empty list of strings.")

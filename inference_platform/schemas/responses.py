@@ -19,8 +19,14 @@ def _check_parts(content: list[Any]) -> None:
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in TEXT_PARTS:
             raise ValidationError(
-                {"content": {index: [f"only text parts (input_text, output_text) are supported "
-                                     f"by this server; got {kind!r}."]}}
+                {
+                    "content": {
+                        index: [
+                            f"only text parts (input_text, output_text) are supported "
+                            f"by this server; got {kind!r}."
+                        ]
+                    }
+                }
             )
         if not isinstance(part.get("text"), str):
             raise ValidationError({"content": {index: ["a text part needs a string `text`."]}})

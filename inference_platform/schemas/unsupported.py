@@ -23,8 +23,14 @@ _OFF: tuple[Any, ...] = (None, False, 0, 0.0, [], {}, "auto", "none", {"type": "
 _DEFAULTS = {
     name: _OFF
     for name in (
-        "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "logit_bias",
-        "tools", "tool_choice", "response_format",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "frequency_penalty",
+        "logit_bias",
+        "tools",
+        "tool_choice",
+        "response_format",
     )
 }
 

@@ -31,10 +31,14 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.e2e
 
+
 def test_a_1000_line_batch_answers_every_custom_id_once(client: openai.OpenAI, db) -> None:
     n = 1000
-    batch = submit(client, [chat_line(f"req-{i}", max_tokens=4 + i % 5) for i in range(n)],
-                   metadata={"job": "thousand"})
+    batch = submit(
+        client,
+        [chat_line(f"req-{i}", max_tokens=4 + i % 5) for i in range(n)],
+        metadata={"job": "thousand"},
+    )
     assert batch.id.startswith("batch_") and batch.object == "batch"
     assert batch.status == "validating" and batch.endpoint == CHAT
     assert batch.completion_window == "24h" and batch.metadata == {"job": "thousand"}
@@ -58,8 +62,9 @@ def test_a_1000_line_batch_answers_every_custom_id_once(client: openai.OpenAI, d
     assert body["choices"][0]["message"]["content"]
     # Usage: one record per line, summed on the batch.
     with db.session() as s:
-        records = s.scalar(select(func.count(UsageRecord.id))
-                           .where(UsageRecord.batch_id == batch.id))
+        records = s.scalar(
+            select(func.count(UsageRecord.id)).where(UsageRecord.batch_id == batch.id)
+        )
     assert records == n
     expected_out = sum(4 + i % 5 for i in range(n))
     assert done.usage.output_tokens == expected_out
@@ -72,12 +77,24 @@ def test_a_1000_line_batch_answers_every_custom_id_once(client: openai.OpenAI, d
 def test_completions_batch_and_a_line_that_fails(client: openai.OpenAI) -> None:
     long_prompt = "word " * 9000  # beyond the simulated model's 8192-token context
     lines = [
-        {"custom_id": "ok-1", "method": "POST", "url": COMPLETIONS,
-         "body": {"model": SIM, "prompt": "Once upon", "max_tokens": 5}},
-        {"custom_id": "ok-2", "method": "POST", "url": COMPLETIONS,
-         "body": {"model": SIM, "prompt": ["a", "b"], "max_tokens": 3, "echo": True}},
-        {"custom_id": "too-long", "method": "POST", "url": COMPLETIONS,
-         "body": {"model": SIM, "prompt": long_prompt, "max_tokens": 5}},
+        {
+            "custom_id": "ok-1",
+            "method": "POST",
+            "url": COMPLETIONS,
+            "body": {"model": SIM, "prompt": "Once upon", "max_tokens": 5},
+        },
+        {
+            "custom_id": "ok-2",
+            "method": "POST",
+            "url": COMPLETIONS,
+            "body": {"model": SIM, "prompt": ["a", "b"], "max_tokens": 3, "echo": True},
+        },
+        {
+            "custom_id": "too-long",
+            "method": "POST",
+            "url": COMPLETIONS,
+            "body": {"model": SIM, "prompt": long_prompt, "max_tokens": 5},
+        },
     ]
     done = finished(client, submit(client, lines, endpoint=COMPLETIONS).id)
     assert done.status == "completed"
@@ -119,9 +136,15 @@ def test_a_bad_line_among_many_fails_with_line_numbers(client: openai.OpenAI) ->
     assert done.output_file_id is None and done.request_counts.total == 0
     errors = {(e.line, e.code) for e in done.errors.data}
     assert errors == {
-        (5, "invalid_json_line"), (10, "url_mismatch"), (15, "duplicate_custom_id"),
-        (20, "invalid_method"), (25, "stream_unsupported"), (30, "model_not_found"),
-        (35, "invalid_body"), (40, "invalid_custom_id"), (45, "missing_custom_id"),
+        (5, "invalid_json_line"),
+        (10, "url_mismatch"),
+        (15, "duplicate_custom_id"),
+        (20, "invalid_method"),
+        (25, "stream_unsupported"),
+        (30, "model_not_found"),
+        (35, "invalid_body"),
+        (40, "invalid_custom_id"),
+        (45, "missing_custom_id"),
         (50, "model_mismatch"),
     }
     by_line = {e.line: e for e in done.errors.data}
@@ -133,21 +156,23 @@ def test_duplicate_custom_id_and_empty_file(client: openai.OpenAI) -> None:
     assert dup.status == "failed"
     assert [(e.code, e.line) for e in dup.errors.data] == [("duplicate_custom_id", 2)]
     f = client.files.create(file=("empty.jsonl", b"\n\n"), purpose="batch")
-    empty = finished(client, client.batches.create(input_file_id=f.id, endpoint=CHAT,
-                                                   completion_window="24h").id)
+    empty = finished(
+        client, client.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h").id
+    )
     assert empty.status == "failed" and empty.errors.data[0].code == "empty_file"
 
 
-def test_create_is_checked_synchronously(client: openai.OpenAI,
-                                         other_client: openai.OpenAI) -> None:
+def test_create_is_checked_synchronously(
+    client: openai.OpenAI, other_client: openai.OpenAI
+) -> None:
     f = client.files.create(file=("b.jsonl", jsonl([chat_line("a")])), purpose="batch")
     with pytest.raises(openai.BadRequestError) as err:
-        client.batches.create(input_file_id=f.id, endpoint="/v1/embeddings",
-                              completion_window="24h")
+        client.batches.create(
+            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+        )
     assert err.value.param == "endpoint"
     with pytest.raises(openai.BadRequestError) as err:
-        client.batches.create(input_file_id=f.id, endpoint=CHAT,
-                              completion_window="48h")  # type: ignore[arg-type]
+        client.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="48h")  # type: ignore[arg-type]
     assert err.value.param == "completion_window"
     with pytest.raises(openai.NotFoundError):
         client.batches.create(input_file_id="file-nope", endpoint=CHAT, completion_window="24h")
@@ -155,8 +180,7 @@ def test_create_is_checked_synchronously(client: openai.OpenAI,
         other_client.batches.create(input_file_id=f.id, endpoint=CHAT, completion_window="24h")
     user_data = client.files.create(file=("u.jsonl", b"{}\n"), purpose="user_data")
     with pytest.raises(openai.BadRequestError):
-        client.batches.create(input_file_id=user_data.id, endpoint=CHAT,
-                              completion_window="24h")
+        client.batches.create(input_file_id=user_data.id, endpoint=CHAT, completion_window="24h")
 
 
 def test_list_pagination(client: openai.OpenAI) -> None:
@@ -170,18 +194,24 @@ def test_list_pagination(client: openai.OpenAI) -> None:
         finished(client, batch_id)
 
 
-def _read(stack: Any, key: str, file_id: str, offset: int, limit: int | None = None
-          ) -> httpx.Response:
+def _read(
+    stack: Any, key: str, file_id: str, offset: int, limit: int | None = None
+) -> httpx.Response:
     params = {"offset": offset} | ({"limit": limit} if limit else {})
-    return httpx.get(f"{stack.base_url}/files/{file_id}/content", params=params,
-                     headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    return httpx.get(
+        f"{stack.base_url}/files/{file_id}/content",
+        params=params,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
 
 
 def test_partial_results_with_offset_and_limit(client: openai.OpenAI, stack) -> None:
     n = 12
     batch = submit(client, [chat_line(f"p{i}", model=SIM_SLOW, max_tokens=10) for i in range(n)])
-    running = wait_for(client, batch.id, lambda b: b.output_file_id is not None
-                       or b.status in TERMINAL)
+    running = wait_for(
+        client, batch.id, lambda b: b.output_file_id is not None or b.status in TERMINAL
+    )
     assert running.status == "in_progress", "the batch finished before it could be read"
     seen: list[str] = []
     offset, saw_incomplete = 0, False
@@ -220,8 +250,7 @@ def test_cancel_mid_run_keeps_partial_results(client: openai.OpenAI) -> None:
     out = lines_of(client, done.output_file_id)
     errors = lines_of(client, done.error_file_id)
     assert 2 <= len(out) < n
-    assert all(e["error"]["code"] == "batch_cancelled" and e["response"] is None
-               for e in errors)
+    assert all(e["error"]["code"] == "batch_cancelled" and e["response"] is None for e in errors)
     assert Counter(x["custom_id"] for x in out + errors) == Counter(f"c{i}" for i in range(n))
     assert (done.request_counts.completed, done.request_counts.failed) == (len(out), len(errors))
     # Cancelling again answers with the batch; a finished batch cannot be cancelled.
@@ -250,11 +279,11 @@ def test_expiry_keeps_finished_lines(client: openai.OpenAI) -> None:
 
 
 def test_1h_window_is_served_before_24h(client: openai.OpenAI) -> None:
-    slow = submit(client, [chat_line(f"s{i}", model=SIM_SLOW, max_tokens=10)
-                           for i in range(30)])
+    slow = submit(client, [chat_line(f"s{i}", model=SIM_SLOW, max_tokens=10) for i in range(30)])
     wait_for(client, slow.id, lambda b: b.status == "in_progress")
-    urgent = submit(client, [chat_line(f"u{i}", model=SIM_SLOW, max_tokens=10)
-                             for i in range(3)], window="1h")
+    urgent = submit(
+        client, [chat_line(f"u{i}", model=SIM_SLOW, max_tokens=10) for i in range(3)], window="1h"
+    )
     urgent_done = finished(client, urgent.id)
     slow_now = client.batches.retrieve(slow.id)
     assert urgent_done.status == "completed"
@@ -262,16 +291,20 @@ def test_1h_window_is_served_before_24h(client: openai.OpenAI) -> None:
     finished(client, slow.id)
 
 
-def test_kill_worker_mid_chunk_loses_and_doubles_nothing(client: openai.OpenAI, stack,
-                                                          db) -> None:
+def test_kill_worker_mid_chunk_loses_and_doubles_nothing(client: openai.OpenAI, stack, db) -> None:
     n = 24
-    batch = submit(client, [chat_line(f"k{i}", model=SIM_SLOW, max_tokens=20)
-                            for i in range(n)])
+    batch = submit(client, [chat_line(f"k{i}", model=SIM_SLOW, max_tokens=20) for i in range(n)])
 
     def running_lines() -> int:
         with db.session() as s:
-            return int(s.scalar(select(func.count(Request.id)).where(
-                Request.batch_id == batch.id, Request.status == "in_progress")) or 0)
+            return int(
+                s.scalar(
+                    select(func.count(Request.id)).where(
+                        Request.batch_id == batch.id, Request.status == "in_progress"
+                    )
+                )
+                or 0
+            )
 
     wait_for(client, batch.id, lambda b: b.request_counts.completed >= 3 and running_lines() > 0)
     stack.kill(SIM_SLOW)
@@ -283,15 +316,17 @@ def test_kill_worker_mid_chunk_loses_and_doubles_nothing(client: openai.OpenAI, 
     assert Counter(x["custom_id"] for x in out) == Counter(f"k{i}" for i in range(n))
     assert done.error_file_id is None
     with db.session() as s:
-        usage_ids = list(s.scalars(select(UsageRecord.request_id)
-                                   .where(UsageRecord.batch_id == batch.id)))
+        usage_ids = list(
+            s.scalars(select(UsageRecord.request_id).where(UsageRecord.batch_id == batch.id))
+        )
         attempts = list(s.scalars(select(Request.attempt).where(Request.batch_id == batch.id)))
     assert len(usage_ids) == n and len(set(usage_ids)) == n
     assert max(attempts) >= 2, "no line was re-run after the kill"
 
 
-def test_other_tenant_gets_404_on_every_route(client: openai.OpenAI,
-                                              other_client: openai.OpenAI) -> None:
+def test_other_tenant_gets_404_on_every_route(
+    client: openai.OpenAI, other_client: openai.OpenAI
+) -> None:
     done = finished(client, submit(client, [chat_line("mine")]).id)
     for call in (
         lambda: other_client.batches.retrieve(done.id),
@@ -310,11 +345,25 @@ def test_other_tenant_gets_404_on_every_route(client: openai.OpenAI,
 
 
 def test_responses_batch(client: openai.OpenAI) -> None:
-    line = {"custom_id": "r1", "method": "POST", "url": "/v1/responses",
-            "body": {"model": SIM, "input": "Write a haiku.", "instructions": "Be brief.",
-                     "max_output_tokens": 6}}
-    items = [line, {**line, "custom_id": "r2", "body": {
-        "model": SIM, "input": [{"role": "user", "content": "Hi"}]}}]
+    line = {
+        "custom_id": "r1",
+        "method": "POST",
+        "url": "/v1/responses",
+        "body": {
+            "model": SIM,
+            "input": "Write a haiku.",
+            "instructions": "Be brief.",
+            "max_output_tokens": 6,
+        },
+    }
+    items = [
+        line,
+        {
+            **line,
+            "custom_id": "r2",
+            "body": {"model": SIM, "input": [{"role": "user", "content": "Hi"}]},
+        },
+    ]
     done = finished(client, submit(client, items, endpoint="/v1/responses").id)
     assert done.status == "completed" and done.request_counts.completed == 2
     out = {x["custom_id"]: x["response"]["body"] for x in lines_of(client, done.output_file_id)}
@@ -323,8 +372,14 @@ def test_responses_batch(client: openai.OpenAI) -> None:
     assert first["status"] == "incomplete"  # stopped by its max_output_tokens
     assert first["output"][0]["content"][0]["text"] and first["usage"]["output_tokens"] == 6
     assert out["r2"]["status"] == "completed" and out["r2"]["model"] == SIM
-    bad = finished(client, submit(client, [{**line, "body": {
-        **line["body"], "previous_response_id": "resp_x"}}], endpoint="/v1/responses").id)
+    bad = finished(
+        client,
+        submit(
+            client,
+            [{**line, "body": {**line["body"], "previous_response_id": "resp_x"}}],
+            endpoint="/v1/responses",
+        ).id,
+    )
     assert bad.status == "failed" and bad.errors.data[0].param == "body.previous_response_id"
 
 
@@ -333,14 +388,37 @@ def test_cli_submit_waits_and_downloads(client: openai.OpenAI, stack, tmp_path) 
     import sys
 
     source = tmp_path / "work.jsonl"
-    source.write_bytes(jsonl([chat_line(f"cli-{i}") for i in range(5)] + [
-        chat_line("cli-bad", max_tokens=3, messages=[{"role": "user", "content": "w " * 9000}])
-    ]))
+    source.write_bytes(
+        jsonl(
+            [chat_line(f"cli-{i}") for i in range(5)]
+            + [
+                chat_line(
+                    "cli-bad", max_tokens=3, messages=[{"role": "user", "content": "w " * 9000}]
+                )
+            ]
+        )
+    )
     env = {**stack.env(), "OPENAI_BASE_URL": stack.base_url, "OPENAI_API_KEY": client.api_key}
     run = subprocess.run(
-        [sys.executable, "-m", "inference_platform.cli", "batch", "submit", str(source),
-         "--window", "1h", "--wait", "--poll", "0.3", "--metadata", "from=cli"],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "inference_platform.cli",
+            "batch",
+            "submit",
+            str(source),
+            "--window",
+            "1h",
+            "--wait",
+            "--poll",
+            "0.3",
+            "--metadata",
+            "from=cli",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "completed" in run.stdout

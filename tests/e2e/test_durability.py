@@ -33,7 +33,10 @@ def test_batch_and_background_flex_survive_api_control_and_redis_loss(
     batch = submit(client, [chat_line(f"d{i}", model=SIM_SLOW, max_tokens=10) for i in range(n)])
     # Queued behind the batch on the same engine, so it is still waiting when Redis is lost.
     response = client.responses.create(
-        model=SIM_SLOW, input="keep me", service_tier="flex", background=True,
+        model=SIM_SLOW,
+        input="keep me",
+        service_tier="flex",
+        background=True,
         max_output_tokens=30,
     )
     wait_for(client, batch.id, lambda b: b.request_counts.completed >= 2)
@@ -53,8 +56,9 @@ def test_batch_and_background_flex_survive_api_control_and_redis_loss(
     out = lines_of(client, done.output_file_id)
     assert Counter(x["custom_id"] for x in out) == Counter(f"d{i}" for i in range(n))
     with db.session() as s:
-        billed = list(s.scalars(select(UsageRecord.request_id)
-                                .where(UsageRecord.batch_id == batch.id)))
+        billed = list(
+            s.scalars(select(UsageRecord.request_id).where(UsageRecord.batch_id == batch.id))
+        )
     assert len(billed) == n == len(set(billed))
 
     final = finished(client, response.id, timeout=90)

@@ -19,9 +19,16 @@ pytestmark = pytest.mark.e2e
 
 def _jsonl(n: int, prefix: str = "r") -> bytes:
     lines = [
-        {"custom_id": f"{prefix}{i}", "method": "POST", "url": "/v1/chat/completions",
-         "body": {"model": SIM, "messages": [{"role": "user", "content": f"hello {i}"}],
-                  "max_tokens": 4}}
+        {
+            "custom_id": f"{prefix}{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": SIM,
+                "messages": [{"role": "user", "content": f"hello {i}"}],
+                "max_tokens": 4,
+            },
+        }
         for i in range(n)
     ]
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
@@ -53,8 +60,10 @@ def test_upload_retrieve_list_content_delete(client: openai.OpenAI) -> None:
 
 
 def test_list_pagination_and_order(client: openai.OpenAI) -> None:
-    ids = [client.files.create(file=(f"p{i}.jsonl", _jsonl(1)), purpose="user_data").id
-           for i in range(3)]
+    ids = [
+        client.files.create(file=(f"p{i}.jsonl", _jsonl(1)), purpose="user_data").id
+        for i in range(3)
+    ]
     first = client.files.list(purpose="user_data", limit=2)
     assert [f.id for f in first.data] == ids[::-1][:2]
     assert first.has_more is True
@@ -68,19 +77,28 @@ def test_list_pagination_and_order(client: openai.OpenAI) -> None:
 
 
 def test_expires_after_and_bad_uploads(client: openai.OpenAI, stack) -> None:
-    f = client.files.create(file=("x.jsonl", _jsonl(1)), purpose="batch",
-                            expires_after={"anchor": "created_at", "seconds": 7200})
+    f = client.files.create(
+        file=("x.jsonl", _jsonl(1)),
+        purpose="batch",
+        expires_after={"anchor": "created_at", "seconds": 7200},
+    )
     assert f.expires_at is not None and 7190 <= f.expires_at - f.created_at <= 7210
     with pytest.raises(openai.BadRequestError) as err:
         client.files.create(file=("x.jsonl", b"{}"), purpose="nonsense")  # type: ignore[arg-type]
     assert err.value.param == "purpose"
     with pytest.raises(openai.BadRequestError):
-        client.files.create(file=("x.jsonl", b"{}"), purpose="batch",
-                            expires_after={"anchor": "created_at", "seconds": 5})
+        client.files.create(
+            file=("x.jsonl", b"{}"),
+            purpose="batch",
+            expires_after={"anchor": "created_at", "seconds": 5},
+        )
     # No file part at all.
-    response = httpx.post(f"{stack.base_url}/files", data={"purpose": "batch"},
-                          headers={"Authorization": f"Bearer {client.api_key}"},
-                          files={"other": ("a.txt", b"x")})
+    response = httpx.post(
+        f"{stack.base_url}/files",
+        data={"purpose": "batch"},
+        headers={"Authorization": f"Bearer {client.api_key}"},
+        files={"other": ("a.txt", b"x")},
+    )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "file"
 
@@ -88,9 +106,11 @@ def test_expires_after_and_bad_uploads(client: openai.OpenAI, stack) -> None:
 def test_content_offset_and_limit_on_uploads(client: openai.OpenAI, stack) -> None:
     data = _jsonl(10)
     f = client.files.create(file=("lines.jsonl", data), purpose="batch")
-    response = httpx.get(f"{stack.base_url}/files/{f.id}/content",
-                         params={"offset": 3, "limit": 4},
-                         headers={"Authorization": f"Bearer {client.api_key}"})
+    response = httpx.get(
+        f"{stack.base_url}/files/{f.id}/content",
+        params={"offset": 3, "limit": 4},
+        headers={"Authorization": f"Bearer {client.api_key}"},
+    )
     assert response.status_code == 200
     assert response.text.splitlines() == data.decode().splitlines()[3:7]
     assert response.headers["X-Last-Line"] == "7"
@@ -114,11 +134,17 @@ def test_file_over_the_limit_gets_413(settings: Settings, api_key: str) -> None:
     app = create_app(settings.replace(max_file_bytes=2000))
     http = app.test_client()
     headers = {"Authorization": f"Bearer {api_key}"}
-    ok = http.post("/v1/files", headers=headers,
-                   data={"purpose": "batch", "file": (io.BytesIO(b"x" * 1500), "a.jsonl")})
+    ok = http.post(
+        "/v1/files",
+        headers=headers,
+        data={"purpose": "batch", "file": (io.BytesIO(b"x" * 1500), "a.jsonl")},
+    )
     assert ok.status_code == 200, ok.json
-    big = http.post("/v1/files", headers=headers,
-                    data={"purpose": "batch", "file": (io.BytesIO(b"x" * 3000), "a.jsonl")})
+    big = http.post(
+        "/v1/files",
+        headers=headers,
+        data={"purpose": "batch", "file": (io.BytesIO(b"x" * 3000), "a.jsonl")},
+    )
     assert big.status_code == 413
     assert big.json["error"]["code"] == "file_too_large"
 

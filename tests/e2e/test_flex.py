@@ -30,15 +30,31 @@ def insert_job(db: Any, *, model: str, text: str, **columns: Any) -> str:
     items = inputs.input_items(text)
     turns = inputs.history(items)
     body = {
-        "model": model, "input": text, "background": True, "service_tier": "flex",
-        "max_output_tokens": 5, "stream": False,
-        "_input": items, "_history": turns, "_messages": inputs.messages(None, turns),
+        "model": model,
+        "input": text,
+        "background": True,
+        "service_tier": "flex",
+        "max_output_tokens": 5,
+        "stream": False,
+        "_input": items,
+        "_history": turns,
+        "_messages": inputs.messages(None, turns),
     }
     rid = ids.new_id(ids.RESPONSE)
     values: dict[str, Any] = dict(
-        id=rid, owner="tenant-a", tier="flex", endpoint="/v1/responses", model=model,
-        status="queued", body=body, priority=0, attempt=0, background=True, stream=False,
-        store=True, dispatched_at=datetime.now(UTC) - timedelta(hours=1),
+        id=rid,
+        owner="tenant-a",
+        tier="flex",
+        endpoint="/v1/responses",
+        model=model,
+        status="queued",
+        body=body,
+        priority=0,
+        attempt=0,
+        background=True,
+        stream=False,
+        store=True,
+        dispatched_at=datetime.now(UTC) - timedelta(hours=1),
         deadline=datetime.now(UTC) + timedelta(hours=1),
     )
     values.update(columns)
@@ -78,7 +94,10 @@ def test_flex_background_and_streams(client: openai.OpenAI) -> None:
 def test_chat_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
     messages = [{"role": "user", "content": "flex chat"}]
     resp = client.chat.completions.create(
-        model=SIM, messages=messages, max_tokens=7, service_tier="flex"  # type: ignore[arg-type]
+        model=SIM,
+        messages=messages,
+        max_tokens=7,
+        service_tier="flex",  # type: ignore[arg-type]
     )
     assert resp.id.startswith("chatcmpl-") and resp.service_tier == "flex"
     assert resp.usage.completion_tokens == 7 and resp.choices[0].finish_reason == "length"
@@ -86,10 +105,17 @@ def test_chat_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
     [usage] = usage_rows(db, resp.id)
     assert usage.tier == "flex" and usage.endpoint == "/v1/chat/completions"
 
-    chunks = list(client.chat.completions.create(
-        model=SIM_SLOW, messages=messages, max_tokens=5, n=2, service_tier="flex",  # type: ignore[arg-type]
-        stream=True, stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model=SIM_SLOW,
+            messages=messages,
+            max_tokens=5,
+            n=2,
+            service_tier="flex",  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     texts = ["", ""]
     for chunk in chunks:
         for choice in chunk.choices:
@@ -100,7 +126,8 @@ def test_chat_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
 
     with pytest.raises(openai.BadRequestError) as err:
         client.chat.completions.create(
-            model=SIM, messages=[{"role": "user", "content": "word " * 9000}],
+            model=SIM,
+            messages=[{"role": "user", "content": "word " * 9000}],
             service_tier="flex",  # type: ignore[arg-type]
         )
     assert err.value.code == "context_length_exceeded"
@@ -108,7 +135,10 @@ def test_chat_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
 
 def test_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
     resp = client.completions.create(
-        model=SIM, prompt=["one", "two"], max_tokens=4, echo=True,
+        model=SIM,
+        prompt=["one", "two"],
+        max_tokens=4,
+        echo=True,
         extra_body={"service_tier": "flex"},
     )
     assert resp.id.startswith("cmpl-") and job(db, resp.id).tier == "flex"
@@ -116,10 +146,15 @@ def test_completions_with_flex(client: openai.OpenAI, db: Any) -> None:
     assert resp.usage is not None and resp.usage.completion_tokens == 8
     [usage] = usage_rows(db, resp.id)
     assert usage.tier == "flex" and usage.endpoint == "/v1/completions"
-    chunks = list(client.completions.create(
-        model=SIM, prompt="three", max_tokens=3, stream=True,
-        extra_body={"service_tier": "flex"},
-    ))
+    chunks = list(
+        client.completions.create(
+            model=SIM,
+            prompt="three",
+            max_tokens=3,
+            stream=True,
+            extra_body={"service_tier": "flex"},
+        )
+    )
     assert len("".join(c.choices[0].text for c in chunks if c.choices).split()) == 3
     assert chunks[-1].choices[0].finish_reason == "length"
 
@@ -130,9 +165,11 @@ def test_flex_queue_limit_answers_429(client: openai.OpenAI, stack: Any) -> None
     made = []
     try:
         for i in range(limit):
-            made.append(client.responses.create(
-                model=NO_WORKERS, input=f"wait {i}", service_tier="flex", background=True
-            ))
+            made.append(
+                client.responses.create(
+                    model=NO_WORKERS, input=f"wait {i}", service_tier="flex", background=True
+                )
+            )
         assert {r.status for r in made} == {"queued"}
         with pytest.raises(openai.RateLimitError) as err:
             client.responses.create(
@@ -144,7 +181,8 @@ def test_flex_queue_limit_answers_429(client: openai.OpenAI, stack: Any) -> None
         )
         with pytest.raises(openai.RateLimitError):
             client.chat.completions.create(
-                model=NO_WORKERS, messages=[{"role": "user", "content": "x"}],
+                model=NO_WORKERS,
+                messages=[{"role": "user", "content": "x"}],
                 service_tier="flex",  # type: ignore[arg-type]
             )
     finally:
@@ -168,7 +206,11 @@ def test_lost_message_is_sent_again(client: openai.OpenAI, db: Any) -> None:
 def test_attempt_cap_and_deadline_fail_the_job(client: openai.OpenAI, db: Any, stack: Any) -> None:
     cap = stack.settings.attempt_cap
     lost = insert_job(
-        db, model=SIM, text="lost too often", status="in_progress", attempt=cap,
+        db,
+        model=SIM,
+        text="lost too often",
+        status="in_progress",
+        attempt=cap,
         lease_until=datetime.now(UTC) - timedelta(seconds=1),
     )
     overdue = insert_job(
@@ -183,19 +225,26 @@ def test_attempt_cap_and_deadline_fail_the_job(client: openai.OpenAI, db: Any, s
     assert usage_rows(db, lost) == [] and usage_rows(db, overdue) == []  # never billed
 
 
-def test_expiry_mid_generation_keeps_the_output(
-    client: openai.OpenAI, db: Any, stack: Any
-) -> None:
+def test_expiry_mid_generation_keeps_the_output(client: openai.OpenAI, db: Any, stack: Any) -> None:
     resp = client.responses.create(
-        model=SIM_SLOW, input="too slow", service_tier="flex", background=True,
+        model=SIM_SLOW,
+        input="too slow",
+        service_tier="flex",
+        background=True,
         max_output_tokens=400,
     )
     events = redis.Redis.from_url(stack.settings.redis_url)
-    poll(lambda: sum(b'"delta"' in f[b"d"] for _, f in events.xrange(f"ev:{resp.id}")),
-         lambda n: n >= 3, timeout=20)
+    poll(
+        lambda: sum(b'"delta"' in f[b"d"] for _, f in events.xrange(f"ev:{resp.id}")),
+        lambda n: n >= 3,
+        timeout=20,
+    )
     with db.session() as s:  # its deadline passes while it runs
-        s.execute(update(Request).where(Request.id == resp.id)
-                  .values(deadline=datetime.now(UTC) - timedelta(seconds=1)))
+        s.execute(
+            update(Request)
+            .where(Request.id == resp.id)
+            .values(deadline=datetime.now(UTC) - timedelta(seconds=1))
+        )
     expired = finished(client, resp.id, timeout=20)
     assert expired.status == "failed" and "deadline" in expired.error.message
     assert expired.output_text and expired.output[0].status == "incomplete"  # output kept
@@ -206,7 +255,10 @@ def test_background_flex_survives_a_killed_worker(
     client: openai.OpenAI, stack: Any, db: Any
 ) -> None:
     resp = client.responses.create(
-        model=SIM_SLOW, input="survive a crash", service_tier="flex", background=True,
+        model=SIM_SLOW,
+        input="survive a crash",
+        service_tier="flex",
+        background=True,
         max_output_tokens=60,
     )
     events = redis.Redis.from_url(stack.settings.redis_url)
@@ -233,9 +285,10 @@ def test_background_flex_survives_a_killed_worker(
     with client.responses.retrieve(resp.id, stream=True) as replay:
         replayed = list(replay)
     assert [e.sequence_number for e in replayed] == list(range(len(replayed)))
-    assert "".join(
-        e.delta for e in replayed if e.type == "response.output_text.delta"
-    ) == done.output_text
+    assert (
+        "".join(e.delta for e in replayed if e.type == "response.output_text.delta")
+        == done.output_text
+    )
     stack.wait_queue(f"flex.{SIM_SLOW}")
 
 
@@ -244,7 +297,10 @@ def test_realtime_keeps_room_on_an_engine_shared_with_flex(client: openai.OpenAI
     work must not take every thread, or realtime would wait for a flex generation to end."""
     flood = [
         client.responses.create(
-            model=SIM_SLOW, input=f"flood {i}", service_tier="flex", background=True,
+            model=SIM_SLOW,
+            input=f"flood {i}",
+            service_tier="flex",
+            background=True,
             max_output_tokens=40,  # 2 s each at 20 tokens/s
         ).id
         for i in range(12)

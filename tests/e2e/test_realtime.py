@@ -46,12 +46,14 @@ def test_chat_completion_on_the_demo_model(client: openai.OpenAI, db) -> None:
     assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
     # Greedy decoding is deterministic: the same request gives the same text.
     again = client.chat.completions.create(
-        model=DEMO, messages=[{"role": "system", "content": "Be brief."},
-                              {"role": "user", "content": "Hi"}],
-        max_tokens=12, temperature=0,
+        model=DEMO,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        max_tokens=12,
+        temperature=0,
     )
     assert again.choices[0].message.content == choice.message.content
     assert again.service_tier == "default"
+
     # The worker records usage after the fact, with its tier.
     def recorded() -> UsageRecord | None:
         with db.session() as s:
@@ -68,13 +70,21 @@ def test_chat_completion_on_the_demo_model(client: openai.OpenAI, db) -> None:
 
 def test_chat_n_seed_and_stop(client: openai.OpenAI) -> None:
     resp = client.chat.completions.create(
-        model=DEMO, messages=[{"role": "user", "content": "Tell me a story"}],
-        max_tokens=8, n=3, seed=7, temperature=1.0,
+        model=DEMO,
+        messages=[{"role": "user", "content": "Tell me a story"}],
+        max_tokens=8,
+        n=3,
+        seed=7,
+        temperature=1.0,
     )
     assert [c.index for c in resp.choices] == [0, 1, 2]
     again = client.chat.completions.create(
-        model=DEMO, messages=[{"role": "user", "content": "Tell me a story"}],
-        max_tokens=8, n=3, seed=7, temperature=1.0,
+        model=DEMO,
+        messages=[{"role": "user", "content": "Tell me a story"}],
+        max_tokens=8,
+        n=3,
+        seed=7,
+        temperature=1.0,
     )
     assert [c.message.content for c in again.choices] == [c.message.content for c in resp.choices]
     sim = client.chat.completions.create(
@@ -90,8 +100,11 @@ def test_chat_n_seed_and_stop(client: openai.OpenAI) -> None:
 
 def test_chat_stream_with_usage(client: openai.OpenAI) -> None:
     stream = client.chat.completions.create(
-        model=DEMO, messages=[{"role": "user", "content": "Stream please"}],
-        max_tokens=16, stream=True, stream_options={"include_usage": True},
+        model=DEMO,
+        messages=[{"role": "user", "content": "Stream please"}],
+        max_tokens=16,
+        stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
@@ -128,9 +141,15 @@ def test_completions(client: openai.OpenAI) -> None:
     assert resp.choices[0].text and resp.usage.completion_tokens <= 10
     multi = client.completions.create(model=SIM, prompt=["a", "b"], max_tokens=5, n=2)
     assert len(multi.choices) == 4 and [c.index for c in multi.choices] == [0, 1, 2, 3]
-    chunks = list(client.completions.create(
-        model=DEMO, prompt="Once", max_tokens=6, stream=True, stream_options={"include_usage": True}
-    ))
+    chunks = list(
+        client.completions.create(
+            model=DEMO,
+            prompt="Once",
+            max_tokens=6,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
     assert "".join(c.choices[0].text for c in chunks if c.choices)
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 6
 
@@ -172,9 +191,7 @@ def test_errors_through_the_sdk(client: openai.OpenAI, stack) -> None:
         client.chat.completions.create(model=DEMO, messages=[])
     assert bad.value.param == "messages"
     with pytest.raises(openai.BadRequestError) as bad:
-        client.chat.completions.create(
-            model=DEMO, messages=[{"role": "wizard", "content": "x"}]
-        )
+        client.chat.completions.create(model=DEMO, messages=[{"role": "wizard", "content": "x"}])
     assert bad.value.param == "messages[0]"
     with pytest.raises(openai.BadRequestError) as bad:
         client.chat.completions.create(
@@ -211,11 +228,14 @@ def test_plain_http_errors_are_envelopes(stack, api_key: str) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_url"
     r = httpx.get(base + "/chat/completions", headers=headers)
     assert r.status_code == 405 and "error" in r.json()
-    r = httpx.post(base + "/chat/completions", headers=headers, content=b"{not json",
-                   timeout=10)
+    r = httpx.post(base + "/chat/completions", headers=headers, content=b"{not json", timeout=10)
     assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error"
-    r = httpx.post(base + "/chat/completions", headers={**headers, "Content-Type":
-                   "application/json"}, content=b"x" * (17 * 1024 * 1024), timeout=30)
+    r = httpx.post(
+        base + "/chat/completions",
+        headers={**headers, "Content-Type": "application/json"},
+        content=b"x" * (17 * 1024 * 1024),
+        timeout=30,
+    )
     assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
     r = httpx.get(base + "/models")
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"

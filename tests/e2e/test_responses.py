@@ -23,9 +23,7 @@ def channel(stack: Any) -> redis.Redis:
 
 def first_delta(client: openai.OpenAI, response_id: str, timeout: float = 20) -> None:
     """Follow a response's stream until its first text arrives."""
-    with client.responses.retrieve(
-        response_id, stream=True, timeout=timeout
-    ) as stream:
+    with client.responses.retrieve(response_id, stream=True, timeout=timeout) as stream:
         for event in stream:
             if event.type == "response.output_text.delta":
                 return
@@ -43,8 +41,11 @@ def test_create_retrieve_input_items_and_delete(client: openai.OpenAI, db: Any) 
         instructions="Answer briefly.",
         input=[
             {"role": "user", "content": "first question"},
-            {"type": "message", "role": "assistant",
-             "content": [{"type": "output_text", "text": "an answer", "annotations": []}]},
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "an answer", "annotations": []}],
+            },
             {"role": "developer", "content": [{"type": "input_text", "text": "be kind"}]},
             {"role": "user", "content": "second question"},
         ],
@@ -63,10 +64,15 @@ def test_create_retrieve_input_items_and_delete(client: openai.OpenAI, db: Any) 
     assert resp.output_text == item.content[0].text and resp.output_text
     # Nothing limited the output, so the server default did (512) and it still "completed".
     assert resp.usage.output_tokens == 512 == len(resp.output_text.split())
-    assert resp.usage.input_tokens == sim_prompt_words([
-        ("system", "Answer briefly."), ("user", "first question"), ("assistant", "an answer"),
-        ("system", "be kind"), ("user", "second question"),
-    ])
+    assert resp.usage.input_tokens == sim_prompt_words(
+        [
+            ("system", "Answer briefly."),
+            ("user", "first question"),
+            ("assistant", "an answer"),
+            ("system", "be kind"),
+            ("user", "second question"),
+        ]
+    )
     assert resp.usage.total_tokens == resp.usage.input_tokens + resp.usage.output_tokens
     assert resp.usage.input_tokens_details.cached_tokens == 0
     assert resp.usage.output_tokens_details.reasoning_tokens == 0
@@ -118,10 +124,18 @@ def test_stream_helper_and_replay(client: openai.OpenAI, stack: Any) -> None:
         events = list(stream)
         final = stream.get_final_response()
     types = [e.type for e in events]
-    assert types[:4] == ["response.created", "response.in_progress",
-                         "response.output_item.added", "response.content_part.added"]
-    assert types[-4:] == ["response.output_text.done", "response.content_part.done",
-                          "response.output_item.done", "response.completed"]
+    assert types[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+    ]
+    assert types[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
     assert [e.sequence_number for e in events] == list(range(len(events)))
     deltas = "".join(e.delta for e in events if e.type == "response.output_text.delta")
     assert final.status == "completed" and final.output_text == deltas
@@ -139,9 +153,7 @@ def test_stream_helper_and_replay(client: openai.OpenAI, stack: Any) -> None:
     assert "".join(e.delta for e in late if e.type == "response.output_text.delta") == deltas
 
 
-def test_previous_response_id_chaining(
-    client: openai.OpenAI, other_client: openai.OpenAI
-) -> None:
+def test_previous_response_id_chaining(client: openai.OpenAI, other_client: openai.OpenAI) -> None:
     first = client.responses.create(
         model=SIM, instructions="Be brief.", input="first turn", max_output_tokens=4
     )
@@ -150,9 +162,13 @@ def test_previous_response_id_chaining(
     )
     assert second.previous_response_id == first.id
     # The earlier input and output are the prefix; its instructions are not carried over.
-    assert second.usage.input_tokens == sim_prompt_words([
-        ("user", "first turn"), ("assistant", first.output_text), ("user", "second turn"),
-    ])
+    assert second.usage.input_tokens == sim_prompt_words(
+        [
+            ("user", "first turn"),
+            ("assistant", first.output_text),
+            ("user", "second turn"),
+        ]
+    )
     items = client.responses.input_items.list(second.id)
     assert [i.content[0].text for i in items.data] == ["second turn"]
     with pytest.raises(openai.NotFoundError) as err:
@@ -200,9 +216,7 @@ def test_background_stream_resume(client: openai.OpenAI) -> None:
     assert resumed[0].sequence_number == last + 1
     assert [e.sequence_number for e in resumed] == list(range(last + 1, last + 1 + len(resumed)))
     assert resumed[-1].type == "response.incomplete"
-    text = "".join(
-        e.delta for e in seen + resumed if e.type == "response.output_text.delta"
-    )
+    text = "".join(e.delta for e in seen + resumed if e.type == "response.output_text.delta")
     final = client.responses.retrieve(response_id)
     assert final.status == "incomplete" and final.output_text == text
     assert len(text.split()) == 30

@@ -31,8 +31,13 @@ def test_health_reports_both_services_down() -> None:
 
 
 def test_generation_with_broker_down_is_503_envelope() -> None:
-    r = app().test_client().post(
-        "/v1/chat/completions", json={"model": "m", "messages": [{"role": "user", "content": "x"}]}
+    r = (
+        app()
+        .test_client()
+        .post(
+            "/v1/chat/completions",
+            json={"model": "m", "messages": [{"role": "user", "content": "x"}]},
+        )
     )
     assert r.status_code == 503
     assert r.get_json()["error"]["type"] == "server_error"

@@ -18,15 +18,17 @@ SERVED = {"m1", "m2"}
 
 
 def validator(max_lines: int = 100) -> LineValidator:
-    return LineValidator(CHAT, partial(load, ChatCompletionPostSchema()),
-                         lambda m: m in SERVED, max_lines)
+    return LineValidator(
+        CHAT, partial(load, ChatCompletionPostSchema()), lambda m: m in SERVED, max_lines
+    )
 
 
 def line(custom_id: Any = "a", **changes: Any) -> bytes:
     item: dict[str, Any] = {
-        "custom_id": custom_id, "method": "POST", "url": CHAT,
-        "body": {"model": "m1", "messages": [{"role": "user", "content": "hi"}],
-                 "max_tokens": 5},
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": CHAT,
+        "body": {"model": "m1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5},
     }
     for key, value in changes.items():
         if key.startswith("body_"):

@@ -33,8 +33,9 @@ def test_chat_body_is_a_chat_completion() -> None:
 
 def test_completion_body_with_echo_and_several_prompts() -> None:
     request = {"prompt": ["a", "b"], "n": 1, "echo": True}
-    body = outputs.success_body(COMPLETIONS, LINE_ID, "m", request,
-                                _result(" x", " y", prompt_of=[0, 1]), 1700)
+    body = outputs.success_body(
+        COMPLETIONS, LINE_ID, "m", request, _result(" x", " y", prompt_of=[0, 1]), 1700
+    )
     assert body["object"] == "text_completion" and body["id"].startswith("cmpl-")
     assert [c["text"] for c in body["choices"]] == ["a x", "b y"]
     assert body["usage"]["prompt_tokens"] == 8
@@ -43,8 +44,14 @@ def test_completion_body_with_echo_and_several_prompts() -> None:
 def test_error_bodies_are_openai_envelopes() -> None:
     status, body = outputs.error_body(ContextLengthError("too long"))
     assert status == 400
-    assert body == {"error": {"message": "too long", "type": "invalid_request_error",
-                              "param": "messages", "code": "context_length_exceeded"}}
+    assert body == {
+        "error": {
+            "message": "too long",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
     status, body = outputs.error_body(RuntimeError("boom"))
     assert status == 500 and body["error"]["code"] == "server_error"
     assert "boom" not in body["error"]["message"]  # internals stay in the logs
@@ -55,21 +62,35 @@ def test_error_bodies_are_openai_envelopes() -> None:
 def test_jsonl_line_shapes(db) -> None:
     """The SQL that renders a request row as an output / error line."""
     with db.engine.connect() as conn:
+
         def render(status_code: int | None, result: dict | None, error: dict | None) -> dict:
             line = conn.execute(
-                text(f"SELECT {results.LINE_SQL} FROM (SELECT :id AS id, :cid AS custom_id, "
-                     "CAST(:code AS int) AS status_code, CAST(:result AS jsonb) AS result, "
-                     "CAST(:error AS jsonb) AS error) r"),
-                {"id": LINE_ID, "cid": "my-id", "code": status_code,
-                 "result": json.dumps(result) if result else None,
-                 "error": json.dumps(error) if error else None},
+                text(
+                    f"SELECT {results.LINE_SQL} FROM (SELECT :id AS id, :cid AS custom_id, "
+                    "CAST(:code AS int) AS status_code, CAST(:result AS jsonb) AS result, "
+                    "CAST(:error AS jsonb) AS error) r"
+                ),
+                {
+                    "id": LINE_ID,
+                    "cid": "my-id",
+                    "code": status_code,
+                    "result": json.dumps(result) if result else None,
+                    "error": json.dumps(error) if error else None,
+                },
             ).scalar_one()
             return json.loads(line)
 
         ok = render(200, {"object": "chat.completion"}, None)
-        assert ok == {"id": LINE_ID, "custom_id": "my-id", "response": {
-            "status_code": 200, "request_id": "req_" + "ab" * 16,
-            "body": {"object": "chat.completion"}}, "error": None}
+        assert ok == {
+            "id": LINE_ID,
+            "custom_id": "my-id",
+            "response": {
+                "status_code": 200,
+                "request_id": "req_" + "ab" * 16,
+                "body": {"object": "chat.completion"},
+            },
+            "error": None,
+        }
         failed = render(400, {"error": {"code": "context_length_exceeded"}}, None)
         assert failed["response"]["status_code"] == 400 and failed["error"] is None
         expired = render(None, None, {"code": "batch_expired", "message": "late"})

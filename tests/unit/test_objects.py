@@ -11,8 +11,15 @@ from inference_platform.tiers import reported_tier, tier_for
 
 
 def test_chat_completion_has_every_required_field() -> None:
-    obj = chat.completion(id="chatcmpl-1", created=1, model="m", choices=[("hi", "length")],
-                          prompt_tokens=3, completion_tokens=1, service_tier="default")
+    obj = chat.completion(
+        id="chatcmpl-1",
+        created=1,
+        model="m",
+        choices=[("hi", "length")],
+        prompt_tokens=3,
+        completion_tokens=1,
+        service_tier="default",
+    )
     parsed = ChatCompletion.model_validate(obj)
     assert parsed.choices[0].message.content == "hi"
     assert parsed.choices[0].finish_reason == "length"
@@ -21,23 +28,41 @@ def test_chat_completion_has_every_required_field() -> None:
 
 
 def test_chat_chunks() -> None:
-    first = chat.chunk(id="c", created=1, model="m", service_tier="default",
-                       choices=[chat.delta_choice(0, {"role": "assistant", "content": ""})],
-                       include_usage=True)
+    first = chat.chunk(
+        id="c",
+        created=1,
+        model="m",
+        service_tier="default",
+        choices=[chat.delta_choice(0, {"role": "assistant", "content": ""})],
+        include_usage=True,
+    )
     assert first["usage"] is None
     parsed = ChatCompletionChunk.model_validate(first)
     assert parsed.choices[0].delta.role == "assistant"
-    no_usage = chat.chunk(id="c", created=1, model="m", service_tier="default", choices=[],
-                          include_usage=False)
+    no_usage = chat.chunk(
+        id="c", created=1, model="m", service_tier="default", choices=[], include_usage=False
+    )
     assert "usage" not in no_usage
 
 
 def test_text_completion() -> None:
-    obj = completions.completion(id="cmpl-1", created=1, model="m", choices=[("a", "stop")],
-                                 prompt_tokens=1, completion_tokens=1)
+    obj = completions.completion(
+        id="cmpl-1",
+        created=1,
+        model="m",
+        choices=[("a", "stop")],
+        prompt_tokens=1,
+        completion_tokens=1,
+    )
     assert Completion.model_validate(obj).choices[0].text == "a"
-    chunk = completions.completion(id="cmpl-1", created=1, model="m", choices=[("a", None)],
-                                   prompt_tokens=None, completion_tokens=None)
+    chunk = completions.completion(
+        id="cmpl-1",
+        created=1,
+        model="m",
+        choices=[("a", None)],
+        prompt_tokens=None,
+        completion_tokens=None,
+    )
     assert "usage" not in chunk
 
 

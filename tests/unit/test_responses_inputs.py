@@ -13,20 +13,32 @@ SCHEMA = ResponseCreateSchema()
 
 
 def test_input_items_history_and_messages() -> None:
-    items = inputs.input_items([
-        {"role": "user", "content": "q1"},
-        {"type": "message", "role": "assistant", "id": "msg_given",
-         "content": [{"type": "output_text", "text": "a1", "annotations": []}]},
-        {"role": "developer", "content": [{"type": "input_text", "text": "d"},
-                                          {"type": "input_text", "text": "!"}]},
-    ])
+    items = inputs.input_items(
+        [
+            {"role": "user", "content": "q1"},
+            {
+                "type": "message",
+                "role": "assistant",
+                "id": "msg_given",
+                "content": [{"type": "output_text", "text": "a1", "annotations": []}],
+            },
+            {
+                "role": "developer",
+                "content": [
+                    {"type": "input_text", "text": "d"},
+                    {"type": "input_text", "text": "!"},
+                ],
+            },
+        ]
+    )
     assert [i["role"] for i in items] == ["user", "assistant", "developer"]
     assert items[1]["id"] == "msg_given" and items[0]["id"].startswith("msg_")
     assert items[0]["content"] == [{"type": "input_text", "text": "q1"}]
     assert items[1]["content"][0]["annotations"] == []
     turns = inputs.history(items)
     assert turns == [
-        {"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1"},
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
         {"role": "system", "content": "d!"},
     ]
     assert inputs.messages("Be brief.", turns)[0] == {"role": "system", "content": "Be brief."}
@@ -54,21 +66,50 @@ def test_input_items_pagination() -> None:
 def test_response_object_fields() -> None:
     body = {"model": "m", "input": "x", "metadata": {"k": "v"}, "service_tier": "fast"}
     obj = objects.finished(
-        id="resp_1", created_at=5, body=body, status="completed", text="hi", input_tokens=3,
-        output_tokens=4, finish_reason="length",
+        id="resp_1",
+        created_at=5,
+        body=body,
+        status="completed",
+        text="hi",
+        input_tokens=3,
+        output_tokens=4,
+        finish_reason="length",
     )
     # No max_output_tokens from the client: a server-side limit does not make it incomplete.
     assert obj["status"] == "completed" and obj["incomplete_details"] is None
     assert obj["service_tier"] == "priority" and obj["metadata"] == {"k": "v"}
     assert obj["usage"]["total_tokens"] == 7 and obj["completed_at"] is not None
     assert obj["output"][0]["id"] == "msg_1" and obj["output"][0]["content"][0]["text"] == "hi"
-    for key in ("id", "created_at", "model", "object", "output", "parallel_tool_calls",
-                "tool_choice", "tools", "error", "instructions", "previous_response_id",
-                "store", "temperature", "top_p", "truncation", "text", "reasoning", "user"):
+    for key in (
+        "id",
+        "created_at",
+        "model",
+        "object",
+        "output",
+        "parallel_tool_calls",
+        "tool_choice",
+        "tools",
+        "error",
+        "instructions",
+        "previous_response_id",
+        "store",
+        "temperature",
+        "top_p",
+        "truncation",
+        "text",
+        "reasoning",
+        "user",
+    ):
         assert key in obj
     failed = objects.finished(
-        id="resp_1", created_at=5, body=body, status="failed", text=None, input_tokens=None,
-        output_tokens=None, error=objects.response_error(400, "too long"),
+        id="resp_1",
+        created_at=5,
+        body=body,
+        status="failed",
+        text=None,
+        input_tokens=None,
+        output_tokens=None,
+        error=objects.response_error(400, "too long"),
     )
     assert failed["output"] == [] and failed["usage"] is None
     assert failed["error"] == {"code": "invalid_prompt", "message": "too long"}
@@ -89,8 +130,10 @@ def test_schema() -> None:
     assert _bad({"model": "m", "input": "x", "service_tier": "gold"}).param == "service_tier"
     assert _bad({"model": "m", "input": []}).param == "input"
     assert _bad({"model": "m", "input": [{"role": "tool", "content": "x"}]}).param == "input[0]"
-    assert _bad({"model": "m", "input": [{"type": "function_call_output", "output": "x"}]}
-                ).param == "input[0]"
+    assert (
+        _bad({"model": "m", "input": [{"type": "function_call_output", "output": "x"}]}).param
+        == "input[0]"
+    )
     part = {"role": "user", "content": [{"type": "input_file", "file_id": "f"}]}
     assert _bad({"model": "m", "input": [part]}).param == "input[0].content[0]"
     assert _bad({"model": "m", "input": "x", "reasoning": {"effort": "high"}}).param == "reasoning"

@@ -23,16 +23,18 @@ def host() -> Iterator[EngineHost]:
 
 
 def test_progress_reads_text_counts_and_stops_at_the_end() -> None:
-    state = progress.read([
-        {"t": "started", "attempt": 1},
-        {"t": "delta", "i": 0, "x": "a", "n": 1, "p": 7},
-        {"t": "delta", "i": 1, "x": "b c", "n": 2, "p": 7},
-        {"t": "choice_end", "i": 1, "finish_reason": "stop", "n": 2, "p": 7},
-        {"t": "started", "attempt": 2},
-        {"t": "delta", "i": 0, "x": " d", "n": 2, "p": 7},
-        {"t": "end", "usage": {}},
-        {"t": "delta", "i": 0, "x": "ignored"},
-    ])
+    state = progress.read(
+        [
+            {"t": "started", "attempt": 1},
+            {"t": "delta", "i": 0, "x": "a", "n": 1, "p": 7},
+            {"t": "delta", "i": 1, "x": "b c", "n": 2, "p": 7},
+            {"t": "choice_end", "i": 1, "finish_reason": "stop", "n": 2, "p": 7},
+            {"t": "started", "attempt": 2},
+            {"t": "delta", "i": 0, "x": " d", "n": 2, "p": 7},
+            {"t": "end", "usage": {}},
+            {"t": "delta", "i": 0, "x": "ignored"},
+        ]
+    )
     assert state.texts == {0: "a d", 1: "b c"} and state.finish == {1: "stop"}
     assert state.total_output() == 4 and state.total_prompt() == 7
     assert state.attempts == 2 and state.produced and state.terminal is not None
@@ -50,13 +52,15 @@ class Recorder:
 def test_resume_continues_unfinished_choices(host: EngineHost) -> None:
     body = {"messages": [{"role": "user", "content": "tell me"}], "n": 3, "max_tokens": 10}
     requests, prompt_of = plan(host, CHAT, body, "chatcmpl-1", tier="flex", default_max_tokens=16)
-    prior = progress.read([
-        {"t": "started", "attempt": 1},
-        {"t": "delta", "i": 0, "x": "one two three", "n": 3, "p": 4},
-        {"t": "delta", "i": 1, "x": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "n": 10, "p": 4},
-        {"t": "delta", "i": 2, "x": "done", "n": 1, "p": 4},
-        {"t": "choice_end", "i": 2, "finish_reason": "stop", "n": 1, "p": 4},
-    ])
+    prior = progress.read(
+        [
+            {"t": "started", "attempt": 1},
+            {"t": "delta", "i": 0, "x": "one two three", "n": 3, "p": 4},
+            {"t": "delta", "i": 1, "x": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "n": 10, "p": 4},
+            {"t": "delta", "i": 2, "x": "done", "n": 1, "p": 4},
+            {"t": "choice_end", "i": 2, "finish_reason": "stop", "n": 1, "p": 4},
+        ]
+    )
     publish = Recorder()
     result = resume(host, requests, prompt_of, prior, publish)  # type: ignore[arg-type]
     first, full, stopped = result.choices

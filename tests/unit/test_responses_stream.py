@@ -17,8 +17,14 @@ def base() -> dict[str, Any]:
 
 def final(text: str | None, status: str = "completed") -> dict[str, Any]:
     return objects.finished(
-        id=RID, created_at=1, body=BODY, status=status, text=text, input_tokens=2,
-        output_tokens=3 if text else 0, finish_reason="stop",
+        id=RID,
+        created_at=1,
+        body=BODY,
+        status=status,
+        text=text,
+        input_tokens=2,
+        output_tokens=3 if text else 0,
+        finish_reason="stop",
     )
 
 
@@ -43,11 +49,17 @@ CHANNEL = [
 def test_event_order_and_numbering() -> None:
     events = run(CHANNEL, final("a b c"))
     assert [k for k, _ in events] == [
-        "response.created", "response.in_progress", "response.output_item.added",
-        "response.content_part.added", "response.output_text.delta",
-        "response.output_text.delta", "response.output_text.delta",
-        "response.output_text.done", "response.content_part.done",
-        "response.output_item.done", "response.completed",
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
     ]
     assert [p["sequence_number"] for _, p in events] == list(range(len(events)))
     assert all(p["type"] == k for k, p in events)
@@ -65,8 +77,14 @@ def test_event_order_and_numbering() -> None:
 
 def test_unfinished_endings() -> None:
     incomplete = objects.finished(
-        id=RID, created_at=1, body=BODY, status="completed", text="a b c", input_tokens=2,
-        output_tokens=3, finish_reason="length",
+        id=RID,
+        created_at=1,
+        body=BODY,
+        status="completed",
+        text="a b c",
+        input_tokens=2,
+        output_tokens=3,
+        finish_reason="length",
     )
     assert incomplete["status"] == "incomplete"
     assert incomplete["incomplete_details"] == {"reason": "max_output_tokens"}
@@ -79,16 +97,21 @@ def test_unfinished_endings() -> None:
     # Failed after starting but before any text: no empty item announced.
     failed = run([{"t": "started"}], final(None, status="failed"))
     assert [k for k, _ in failed] == [
-        "response.created", "response.in_progress", "response.failed",
+        "response.created",
+        "response.in_progress",
+        "response.failed",
     ]
 
 
 def test_finished_without_text_still_closes_an_item() -> None:
     events = run([{"t": "started"}], final(""))
     assert [k for k, _ in events][2:] == [
-        "response.output_item.added", "response.content_part.added",
-        "response.output_text.done", "response.content_part.done",
-        "response.output_item.done", "response.completed",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
     ]
 
 

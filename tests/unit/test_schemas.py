@@ -65,8 +65,9 @@ def test_chat_requires_model() -> None:
 
 
 def test_defaults_of_unsupported_fields_are_accepted() -> None:
-    body = load(CHAT, chat(logprobs=False, tools=[], presence_penalty=0,
-                           response_format={"type": "text"}))
+    body = load(
+        CHAT, chat(logprobs=False, tools=[], presence_penalty=0, response_format={"type": "text"})
+    )
     assert "tools" not in body and "logprobs" not in body
 
 

@@ -53,7 +53,11 @@ def test_catalog_rejects_bad_entries() -> None:
     with pytest.raises(ValueError, match="engine"):
         load_catalog(Settings(models='[{"name": "a", "engine": "tensorrt"}]'))
     with pytest.raises(ValueError, match="unique"):
-        load_catalog(Settings(models='[{"name": "a", "engine": "simulated"},'
-                                     ' {"name": "a", "engine": "simulated"}]'))
+        load_catalog(
+            Settings(
+                models='[{"name": "a", "engine": "simulated"},'
+                ' {"name": "a", "engine": "simulated"}]'
+            )
+        )
     with pytest.raises(ValueError, match="tiers"):
         load_catalog(Settings(models='[{"name": "a", "engine": "simulated", "tiers": ["x"]}]'))

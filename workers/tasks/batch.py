@@ -26,7 +26,9 @@ def run_chunk(model: str) -> None:
     """Claim and run chunks of ``model``'s most urgent batch lines (the message is a hint)."""
     rt = current()
     execute.run(
-        rt.platform, rt.engine_host(), model,
+        rt.platform,
+        rt.engine_host(),
+        model,
         chunk_size=rt.batch_size or rt.platform.settings.batch_chunk_size,
         stopping=_shutting_down,
     )

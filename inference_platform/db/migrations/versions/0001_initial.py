@@ -167,9 +167,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_requests_batch_result", "requests", ["batch_id", "result_seq"], unique=False
     )
-    op.create_index(
-        "ix_requests_batch_status", "requests", ["batch_id", "status"], unique=False
-    )
+    op.create_index("ix_requests_batch_status", "requests", ["batch_id", "status"], unique=False)
     op.create_index(
         "ix_requests_batch_queue",
         "requests",
