@@ -27,14 +27,14 @@ key: $(STAMP)
 ## Unit and end-to-end tests against real Postgres and Redis.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/mypy inference_platform api workers
+	$(BIN)/mypy inference_platform api workers cli
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy inference_platform api workers
+	$(BIN)/mypy inference_platform api workers cli
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/realtime_overhead.py

@@ -29,6 +29,11 @@ def _services_path(settings: Settings) -> Path:
     return settings.var_path / SERVICES_FILE
 
 
+def load_settings() -> Settings:
+    """Settings from the environment, with URLs of a running embedded setup filled in."""
+    return recorded(Settings.from_env())
+
+
 def recorded(settings: Settings) -> Settings:
     """Fill empty URLs from a running embedded setup, if there is one."""
     path = _services_path(settings)

@@ -22,7 +22,7 @@ from inference_platform import embedded
 from inference_platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-m", "inference_platform.cli"]
+CLI = [sys.executable, "-m", "cli"]
 
 
 def free_port() -> int:

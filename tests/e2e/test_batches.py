@@ -403,7 +403,7 @@ def test_cli_submit_waits_and_downloads(client: openai.OpenAI, stack, tmp_path) 
         [
             sys.executable,
             "-m",
-            "inference_platform.cli",
+            "cli",
             "batch",
             "submit",
             str(source),

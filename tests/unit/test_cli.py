@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from inference_platform.cli import main
+from cli import main
 from inference_platform.db import Database
 from inference_platform.settings import Settings, settings_table
 

@@ -12,7 +12,7 @@ from inference_platform.settings import settings_table
 
 
 def _db() -> Database:
-    from inference_platform.cli import load_settings
+    from inference_platform.embedded import load_settings
 
     settings = load_settings()
     if not settings.database_url:

@@ -16,7 +16,7 @@ DEFAULT_FORMATION = "web=1,realtime=1,flex=1,batch=1,control=1,flower=1"
 
 
 def _settings() -> Settings:
-    from inference_platform.cli import load_settings
+    from inference_platform.embedded import load_settings
 
     return load_settings()
 

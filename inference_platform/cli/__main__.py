@@ -1,3 +1,0 @@
-from inference_platform.cli import main
-
-main()
