@@ -13,7 +13,7 @@ def _key(queue: str) -> str:
     return f"live:{queue}"
 
 
-def announce(client: redis.Redis, queues: list[str], worker: str) -> None:
+def announce(client: redis.Redis[bytes], queues: list[str], worker: str) -> None:
     now = time.time()
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -21,14 +21,14 @@ def announce(client: redis.Redis, queues: list[str], worker: str) -> None:
     pipe.execute()
 
 
-def withdraw(client: redis.Redis, queues: list[str], worker: str) -> None:
+def withdraw(client: redis.Redis[bytes], queues: list[str], worker: str) -> None:
     pipe = client.pipeline(transaction=False)
     for queue in queues:
         pipe.zrem(_key(queue), worker)
     pipe.execute()
 
 
-def worker_alive(client: redis.Redis, queue: str, worker: str, max_age: float) -> bool:
+def worker_alive(client: redis.Redis[bytes], queue: str, worker: str, max_age: float) -> bool:
     """Has ``worker`` announced itself on ``queue`` within ``max_age`` seconds?"""
     score = client.zscore(_key(queue), worker)
     return score is not None and float(score) >= time.time() - max_age
@@ -37,7 +37,9 @@ def worker_alive(client: redis.Redis, queue: str, worker: str, max_age: float) -
 class LivenessCache:
     """Answers "is anyone consuming this queue?" with a one-second cache per queue."""
 
-    def __init__(self, client: redis.Redis, max_age: float, cache_seconds: float = 1.0) -> None:
+    def __init__(
+        self, client: redis.Redis[bytes], max_age: float, cache_seconds: float = 1.0
+    ) -> None:
         self._client = client
         self._max_age = max_age
         self._cache_seconds = cache_seconds

@@ -37,7 +37,7 @@ class Platform:
         return Database(self.settings.database_url, pool_size=pool)
 
     @cached_property
-    def redis(self) -> redis.Redis:
+    def redis(self) -> redis.Redis[bytes]:
         return redis_client(self.settings.redis_url)
 
     @cached_property
