@@ -10,8 +10,9 @@ from flask import Response, jsonify
 from api import sse
 from api.context import owner, platform
 from inference_platform import flex, ids, jobs, realtime
+from inference_platform.events import Event
 
-Chunks = Callable[[realtime.Submitted, Iterator[dict[str, Any]], bool], Iterator[str]]
+Chunks = Callable[[realtime.Submitted, Iterator[Event], bool], Iterator[str]]
 
 
 def respond(

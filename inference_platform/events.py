@@ -1,19 +1,23 @@
-"""The event channel between workers and API hosts, on Redis.
+"""The event channel between workers and API hosts, on Redis, and its typed events.
 
 Each request has a Redis Stream ``ev:<request id>``. The worker appends events as it generates;
 any API host reads them with ``XREAD BLOCK`` from any position, so a late reader (a stream
 that resumes, a blocking flex call that arrives after the work started) misses nothing.
 
-Event payloads (JSON in the ``d`` field):
+The events, in the order a request produces them:
 
-* ``{"t": "started", "attempt": n, "worker": name, "queue": q}`` — a worker took the request.
-* ``{"t": "delta", "i": choice_index, "x": text}`` — generated text.
-* ``{"t": "choice_end", "i": index, "finish_reason": "stop"|"length"}``.
-* ``{"t": "end", "usage": {"prompt_tokens", "completion_tokens"}}`` — the request finished;
-  nothing follows. For a client that does not stream, deltas are left out and ``end``
-  carries ``"choices": [[text, finish_reason], ...]``.
-* ``{"t": "error", "status": 400, "code": ..., "message": ..., "param": ...}`` — it failed;
-  nothing follows.
+* ``Started`` — a worker took the request (one per attempt of a durable job).
+* ``TextDelta`` — generated text of one choice. Durable jobs also carry running token counts
+  (``output_tokens``, ``prompt_tokens``) so whoever stops or retries the job can tell what was
+  already produced without a tokenizer.
+* ``ChoiceEnd`` — one choice finished, with its ``finish_reason``.
+* ``End`` — the request finished; nothing follows. For a client that does not stream, deltas
+  are left out and ``End.choices`` carries every choice whole. A stopped durable job's ``End``
+  or ``Failed`` carries its final object in ``result``.
+* ``Failed`` — it failed, with the HTTP status and OpenAI error fields; nothing follows.
+
+Readers on the API side may also see ``Idle`` (no event for a while), which never travels
+through Redis.
 
 Cancellation travels the other way on the pub/sub channel ``cancel`` (workers abort the
 engine request) and as a key ``cancelled:<id>`` that a worker checks before it starts.
@@ -24,12 +28,117 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
 
-TERMINAL = ("end", "error")
 CANCEL_CHANNEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+
+@dataclass(frozen=True)
+class Started:
+    attempt: int = 1
+    worker: str = ""
+    queue: str = ""
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    index: int
+    text: str
+    output_tokens: int | None = None
+    prompt_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class ChoiceEnd:
+    index: int
+    finish_reason: str
+    output_tokens: int | None = None
+    prompt_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class End:
+    usage: Usage = field(default_factory=Usage)
+    # The job's status when it is not plain "completed" (incomplete, cancelled).
+    status: str | None = None
+    # Whole choices as (text, finish_reason), for clients that do not stream.
+    choices: tuple[tuple[str, str | None], ...] | None = None
+    # The final object of a stopped job, so readers need not wait for the row.
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Failed:
+    status: int
+    code: str
+    message: str
+    param: str | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Idle:
+    """No event for a while (API side only: streams send a keep-alive)."""
+
+
+Event = Started | TextDelta | ChoiceEnd | End | Failed | Idle
+Terminal = End | Failed
+
+_TYPES: dict[str, type[Any]] = {
+    "started": Started,
+    "delta": TextDelta,
+    "choice_end": ChoiceEnd,
+    "end": End,
+    "failed": Failed,
+}
+_NAMES = {cls: name for name, cls in _TYPES.items()}
+
+
+def is_terminal(event: Event) -> bool:
+    return isinstance(event, End | Failed)
+
+
+def encode(event: Event) -> str:
+    """Compact JSON with a ``type`` and the fields that are set."""
+    data = {k: v for k, v in asdict(event).items() if v is not None}
+    if isinstance(event, End):
+        data["usage"] = {
+            "prompt_tokens": event.usage.prompt_tokens,
+            "completion_tokens": event.usage.completion_tokens,
+        }
+    return json.dumps({"type": _NAMES[type(event)], **data}, separators=(",", ":"))
+
+
+def decode(raw: str | bytes) -> Event:
+    data = json.loads(raw)
+    cls = _TYPES[data.pop("type")]
+    if cls is End:
+        data["usage"] = Usage(**data.get("usage") or {})
+        if data.get("choices") is not None:
+            data["choices"] = tuple((text, finish) for text, finish in data["choices"])
+    event: Event = cls(**data)
+    return event
 
 
 def stream_key(request_id: str) -> str:
@@ -42,10 +151,10 @@ class EventChannel:
         self.ttl = ttl_seconds
 
     # -- writing (workers) --------------------------------------------------------------
-    def publish(self, request_id: str, event: dict[str, Any]) -> None:
+    def publish(self, request_id: str, event: Event) -> None:
         key = stream_key(request_id)
-        data = json.dumps(event, separators=(",", ":"))
-        if event["t"] in TERMINAL:
+        data = encode(event)
+        if is_terminal(event):
             pipe = self.redis.pipeline(transaction=False)
             pipe.xadd(key, {"d": data})
             pipe.expire(key, self.ttl)
@@ -53,7 +162,7 @@ class EventChannel:
         else:
             self.redis.xadd(key, {"d": data})
 
-    def start(self, request_id: str, event: dict[str, Any]) -> bool:
+    def start(self, request_id: str, event: Started) -> bool:
         """Publish ``started`` unless the request was cancelled; True when it was.
 
         One round trip: this is on every realtime request's path.
@@ -61,7 +170,7 @@ class EventChannel:
         key = stream_key(request_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.exists(f"cancelled:{request_id}")
-        pipe.xadd(key, {"d": json.dumps(event, separators=(",", ":"))})
+        pipe.xadd(key, {"d": encode(event)})
         pipe.expire(key, self.ttl)
         cancelled, _, _ = pipe.execute()
         return bool(cancelled)
@@ -69,17 +178,11 @@ class EventChannel:
     # -- reading (API) -------------------------------------------------------------------
     def read(
         self, request_id: str, after: str = "0", block_ms: int = 1000
-    ) -> list[tuple[str, dict[str, Any]]]:
+    ) -> list[tuple[str, Event]]:
         """Events after stream position ``after``; waits up to ``block_ms`` for the first."""
         # XREAD BLOCK 0 would wait forever; 0 here means "don't wait".
         reply = self.redis.xread({stream_key(request_id): after}, block=block_ms or None, count=512)
-        out: list[tuple[str, dict[str, Any]]] = []
-        for _key, entries in reply or []:
-            for entry_id, fields in entries:
-                eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-                raw = fields.get(b"d") or fields.get("d")
-                out.append((eid, json.loads(raw)))
-        return out
+        return [(eid, event) for eid, event in _entries(reply or [])]
 
     def follow(
         self,
@@ -89,7 +192,7 @@ class EventChannel:
         total_timeout: float,
         after: str = "0",
         on_idle: Callable[[], None] | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[Event]:
         """Yield events until a terminal one.
 
         Raises ``NoWorker`` when nothing at all arrives within ``first_timeout`` seconds and
@@ -111,12 +214,12 @@ class EventChannel:
                 after = eid
                 seen_any = True
                 yield event
-                if event["t"] in TERMINAL:
+                if is_terminal(event):
                     return
 
-    def all_events(self, request_id: str) -> list[dict[str, Any]]:
+    def all_events(self, request_id: str) -> list[Event]:
         """Every event still stored for a request (non-blocking)."""
-        events: list[dict[str, Any]] = []
+        events: list[Event] = []
         after = "0"
         while True:
             batch = self.read(request_id, after, block_ms=0)
@@ -134,6 +237,18 @@ class EventChannel:
         pipe.set(f"cancelled:{request_id}", 1, ex=self.ttl)
         pipe.publish(CANCEL_CHANNEL, request_id)
         pipe.execute()
+
+
+def _entries(reply: Any) -> Iterator[tuple[str, Event]]:
+    """Decoded ``(entry id, event)`` pairs of an XREAD / XRANGE reply."""
+    for _key, entries in reply:
+        yield from decode_entries(entries)
+
+
+def decode_entries(entries: Any) -> Iterator[tuple[str, Event]]:
+    for entry_id, fields in entries:
+        eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        yield eid, decode(fields.get(b"d") or fields.get("d"))
 
 
 class NoWorker(Exception):

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from inference_platform import jobs
+from inference_platform import jobs, realtime
 from inference_platform.db.models import Request
 from inference_platform.errors import PlatformError
+from inference_platform.events import Event, Failed, Idle, Started
 from inference_platform.jobs import store
 from inference_platform.jobs.follow import events, wait
 from inference_platform.platform import Platform
@@ -60,14 +61,9 @@ def submit(
     )
 
 
-def raise_error(event: dict[str, Any]) -> None:
-    if event["t"] == "error":
-        raise PlatformError(
-            int(event.get("status") or 500),
-            event.get("message") or "The request failed.",
-            code=event.get("code"),
-            param=event.get("param"),
-        )
+def raise_error(event: Event) -> None:
+    if isinstance(event, Failed):
+        raise realtime.failure(event)
 
 
 # -- Chat Completions and Completions with service_tier "flex" --------------------------------
@@ -93,13 +89,13 @@ def result(platform: Platform, request_id: str) -> dict[str, Any]:
     )
 
 
-def live_events(platform: Platform, request_id: str) -> Iterator[dict[str, Any]]:
+def live_events(platform: Platform, request_id: str) -> Iterator[Event]:
     """Live events of a flex completion; waits for the first output before returning so
     an error before any token still gets its own HTTP status."""
     stream = events(platform, request_id, timeout=platform.settings.flex_wait_seconds)
     try:
         first = next(stream)
-        while first["t"] in ("started", "idle"):
+        while isinstance(first, Started | Idle):
             first = next(stream)
     except TimeoutError:
         jobs.stop(platform, request_id, status="cancelled")
@@ -108,7 +104,7 @@ def live_events(platform: Platform, request_id: str) -> Iterator[dict[str, Any]]
         ) from None
     raise_error(first)
 
-    def relay() -> Iterator[dict[str, Any]]:
+    def relay() -> Iterator[Event]:
         yield first
         for event in stream:
             raise_error(event)

@@ -6,7 +6,6 @@ only the final result. Bodies arrive here already validated by the API's schemas
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,15 @@ from inference_platform.engines.base import (
     SamplingParams,
 )
 from inference_platform.engines.host import EngineHost
-from inference_platform.events import EventChannel
+from inference_platform.events import (
+    ChoiceEnd,
+    End,
+    EventChannel,
+    Failed,
+    Started,
+    TextDelta,
+    Usage,
+)
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -199,23 +206,11 @@ def execute(
     return result
 
 
-def error_event(exc: BaseException) -> dict[str, Any]:
-    """The event channel's error payload for an exception raised while generating."""
+def error_event(exc: BaseException) -> Failed:
+    """The event channel's error for an exception raised while generating."""
     if isinstance(exc, EngineError):
-        return {
-            "t": "error",
-            "status": exc.status_code,
-            "code": exc.code,
-            "message": exc.message,
-            "param": exc.param,
-        }
-    return {
-        "t": "error",
-        "status": 500,
-        "code": "server_error",
-        "message": "The engine failed while generating this request.",
-        "param": None,
-    }
+        return Failed(exc.status_code, exc.code, exc.message, exc.param)
+    return Failed(500, "server_error", "The engine failed while generating this request.")
 
 
 def stream_to_channel(
@@ -238,17 +233,16 @@ def stream_to_channel(
 
     Returns the result, or None when the request failed or was cancelled before it started.
     """
-    started = {"t": "started", "attempt": 1, "ts": time.time(), **(worker or {})}
+    where = worker or {}
+    started = Started(attempt=1, worker=where.get("worker", ""), queue=where.get("queue", ""))
     if channel.start(request_id, started):
         return None
 
     def on_delta(index: int, delta: Delta) -> None:
         if delta.text:
-            channel.publish(request_id, {"t": "delta", "i": index, "x": delta.text})
+            channel.publish(request_id, TextDelta(index, delta.text))
         if delta.finish_reason:
-            channel.publish(
-                request_id, {"t": "choice_end", "i": index, "finish_reason": delta.finish_reason}
-            )
+            channel.publish(request_id, ChoiceEnd(index, delta.finish_reason))
 
     try:
         requests, prompt_of = plan(
@@ -259,8 +253,9 @@ def stream_to_channel(
     except Exception as exc:  # reported to the waiting client, never swallowed
         channel.publish(request_id, error_event(exc))
         return None
-    end: dict[str, Any] = {"t": "end", "usage": result.usage()}
-    if not stream:
-        end["choices"] = [[c.text, c.finish_reason] for c in result.choices]
-    channel.publish(request_id, end)
+    choices = None if stream else tuple((c.text, c.finish_reason) for c in result.choices)
+    channel.publish(
+        request_id,
+        End(Usage(result.prompt_tokens, result.completion_tokens), choices=choices),
+    )
     return result

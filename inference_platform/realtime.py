@@ -14,7 +14,16 @@ from typing import Any
 from inference_platform import liveness
 from inference_platform.celery_app import TASK_REALTIME, queue_name
 from inference_platform.errors import PlatformError, unavailable
-from inference_platform.events import NoWorker
+from inference_platform.events import (
+    ChoiceEnd,
+    End,
+    Event,
+    Failed,
+    NoWorker,
+    Started,
+    TextDelta,
+    Usage,
+)
 from inference_platform.ids import new_id
 from inference_platform.platform import Platform
 from inference_platform.tiers import REALTIME
@@ -71,7 +80,7 @@ def submit(
     return job
 
 
-def follow(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
+def follow(platform: Platform, job: Submitted) -> Iterator[Event]:
     """Events of a submitted request until ``end``; engine errors become PlatformError."""
     settings = platform.settings
     holder: dict[str, str] = {}
@@ -99,15 +108,10 @@ def follow(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
             total_timeout=settings.request_timeout_seconds,
             on_idle=check_worker,
         ):
-            if event["t"] == "started":
-                holder.update(worker=event.get("worker", ""), queue=event.get("queue", ""))
-            if event["t"] == "error":
-                raise PlatformError(
-                    int(event.get("status", 500)),
-                    event.get("message", "generation failed"),
-                    code=event.get("code"),
-                    param=event.get("param"),
-                )
+            if isinstance(event, Started):
+                holder.update(worker=event.worker, queue=event.queue)
+            if isinstance(event, Failed):
+                raise failure(event)
             yield event
     except NoWorker:
         # A worker that takes it later must skip it: the client has been told it failed.
@@ -124,7 +128,12 @@ def follow(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
         ) from None
 
 
-def follow_started(platform: Platform, job: Submitted) -> Iterator[dict[str, Any]]:
+def failure(event: Failed) -> PlatformError:
+    """The client's error for a failed request's terminal event."""
+    return PlatformError(event.status, event.message, code=event.code, param=event.param)
+
+
+def follow_started(platform: Platform, job: Submitted) -> Iterator[Event]:
     """Like ``follow`` but waits, before returning, until generation has really begun.
 
     Errors that come before the first token (no worker, prompt too long) are raised here,
@@ -132,10 +141,10 @@ def follow_started(platform: Platform, job: Submitted) -> Iterator[dict[str, Any
     """
     events = follow(platform, job)
     first = next(events)
-    while first["t"] == "started":
+    while isinstance(first, Started):
         first = next(events)
 
-    def chained() -> Iterator[dict[str, Any]]:
+    def chained() -> Iterator[Event]:
         yield first
         yield from events
 
@@ -146,23 +155,22 @@ def follow_started(platform: Platform, job: Submitted) -> Iterator[dict[str, Any
 class Collected:
     texts: list[str]
     finish: list[str | None]
-    usage: dict[str, int]
+    usage: Usage
 
 
 def collect(platform: Platform, job: Submitted, n_choices: int) -> Collected:
     """Wait for the whole result (non-streaming requests)."""
     texts = [""] * n_choices
     finish: list[str | None] = [None] * n_choices
-    usage: dict[str, int] = {}
+    usage = Usage()
     for event in follow(platform, job):
-        kind = event["t"]
-        if kind == "delta":
-            texts[event["i"]] += event["x"]
-        elif kind == "choice_end":
-            finish[event["i"]] = event["finish_reason"]
-        elif kind == "end":
-            usage = event["usage"]
-            for i, (text, reason) in enumerate(event.get("choices", ())):
+        if isinstance(event, TextDelta):
+            texts[event.index] += event.text
+        elif isinstance(event, ChoiceEnd):
+            finish[event.index] = event.finish_reason
+        elif isinstance(event, End):
+            usage = event.usage
+            for i, (text, reason) in enumerate(event.choices or ()):
                 texts[i], finish[i] = text, reason
     return Collected(texts, finish, usage)
 

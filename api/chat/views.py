@@ -13,6 +13,7 @@ from api.context import owner, platform
 from api.validation import json_body, load
 from inference_platform import ids, realtime
 from inference_platform.errors import PlatformError
+from inference_platform.events import ChoiceEnd, End, Event, TextDelta
 from inference_platform.generation import CHAT
 from inference_platform.openai import chat as objects
 from inference_platform.openai.common import chat_usage
@@ -59,15 +60,15 @@ def create() -> Response:
             created=job.created,
             model=job.model,
             choices=list(zip(result.texts, result.finish, strict=True)),
-            prompt_tokens=result.usage.get("prompt_tokens", 0),
-            completion_tokens=result.usage.get("completion_tokens", 0),
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
             service_tier=label,
         )
     )
 
 
 def _chunks(
-    job: realtime.Submitted, events: Iterator[dict[str, Any]], n: int, include_usage: bool
+    job: realtime.Submitted, events: Iterator[Event], n: int, include_usage: bool
 ) -> Iterator[str]:
     def chunk(choices: list[dict[str, Any]], usage: dict[str, Any] | None = None) -> str:
         return sse.data(
@@ -92,13 +93,12 @@ def _chunks(
     yield sse.DONE
 
 
-def _relay(events: Iterator[dict[str, Any]], chunk: Any, include_usage: bool) -> Iterator[str]:
+def _relay(events: Iterator[Event], chunk: Any, include_usage: bool) -> Iterator[str]:
     for event in events:
-        kind = event["t"]
-        if kind == "delta":
-            yield chunk([objects.delta_choice(event["i"], {"content": event["x"]})])
-        elif kind == "choice_end":
-            yield chunk([objects.delta_choice(event["i"], {}, event["finish_reason"])])
-        elif kind == "end" and include_usage:
-            u = event["usage"]
-            yield chunk([], chat_usage(u["prompt_tokens"], u["completion_tokens"]))
+        if isinstance(event, TextDelta):
+            yield chunk([objects.delta_choice(event.index, {"content": event.text})])
+        elif isinstance(event, ChoiceEnd):
+            yield chunk([objects.delta_choice(event.index, {}, event.finish_reason)])
+        elif isinstance(event, End) and include_usage:
+            u = event.usage
+            yield chunk([], chat_usage(u.prompt_tokens, u.completion_tokens))

@@ -12,6 +12,7 @@ from api.context import owner, platform
 from api.validation import json_body, load
 from inference_platform import ids, realtime
 from inference_platform.errors import PlatformError
+from inference_platform.events import ChoiceEnd, End, Event, TextDelta
 from inference_platform.generation import COMPLETIONS
 from inference_platform.openai import completions as objects
 from inference_platform.schemas.completions import CompletionPostSchema
@@ -59,14 +60,14 @@ def create() -> Response:
             created=job.created,
             model=job.model,
             choices=list(zip(texts, result.finish, strict=True)),
-            prompt_tokens=result.usage.get("prompt_tokens", 0),
-            completion_tokens=result.usage.get("completion_tokens", 0),
+            prompt_tokens=result.usage.prompt_tokens,
+            completion_tokens=result.usage.completion_tokens,
             service_tier=label,
         )
     )
 
 
-def _chunks(job: realtime.Submitted, events: Iterator[dict], include_usage: bool) -> Iterator[str]:
+def _chunks(job: realtime.Submitted, events: Iterator[Event], include_usage: bool) -> Iterator[str]:
     def chunk(index: int, text: str, finish: str | None) -> str:
         payload = objects.completion(
             id=job.id,
@@ -83,19 +84,19 @@ def _chunks(job: realtime.Submitted, events: Iterator[dict], include_usage: bool
 
     try:
         for event in events:
-            if event["t"] == "delta":
-                yield chunk(event["i"], event["x"], None)
-            elif event["t"] == "choice_end":
-                yield chunk(event["i"], "", event["finish_reason"])
-            elif event["t"] == "end" and include_usage:
-                u = event["usage"]
+            if isinstance(event, TextDelta):
+                yield chunk(event.index, event.text, None)
+            elif isinstance(event, ChoiceEnd):
+                yield chunk(event.index, "", event.finish_reason)
+            elif isinstance(event, End) and include_usage:
+                u = event.usage
                 final = objects.completion(
                     id=job.id,
                     created=job.created,
                     model=job.model,
                     choices=[],
-                    prompt_tokens=u["prompt_tokens"],
-                    completion_tokens=u["completion_tokens"],
+                    prompt_tokens=u.prompt_tokens,
+                    completion_tokens=u.completion_tokens,
                 )
                 yield sse.data(final)
     except PlatformError as err:

@@ -76,5 +76,5 @@ def error_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, PlatformError):
         return exc.status, exc.envelope()
     event = error_event(exc)
-    err = PlatformError(event["status"], event["message"], code=event["code"], param=event["param"])
+    err = PlatformError(event.status, event.message, code=event.code, param=event.param)
     return err.status, err.envelope()

@@ -8,7 +8,6 @@ its terminal event so every waiting reader wakes up. Doing this again is harmles
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,15 @@ from redis.exceptions import WatchError
 
 from inference_platform import usage
 from inference_platform.db.models import Request
-from inference_platform.events import stream_key
+from inference_platform.events import (
+    End,
+    Failed,
+    Terminal,
+    Usage,
+    decode_entries,
+    encode,
+    stream_key,
+)
 from inference_platform.jobs import progress as progress_mod
 from inference_platform.jobs import results, store
 from inference_platform.jobs.progress import Progress
@@ -56,14 +63,6 @@ def stop(
     return changed
 
 
-def _decode(entries: list[Any]) -> list[dict[str, Any]]:
-    out = []
-    for _id, fields in entries:
-        raw = fields.get(b"d") or fields.get("d")
-        out.append(json.loads(raw))
-    return out
-
-
 def finalize(platform: Platform, request_id: str) -> None:
     """Keep a stopped job's output and end its event stream (idempotent)."""
     key = stream_key(request_id)
@@ -74,7 +73,7 @@ def finalize(platform: Platform, request_id: str) -> None:
                 # event, start over, so the kept text is exactly what the stream shows.
                 pipe.watch(key)
                 entries: list[Any] = pipe.xrange(key)  # type: ignore[assignment]
-                state = progress_mod.read(_decode(entries))
+                state = progress_mod.read([e for _id, e in decode_entries(entries)])
                 if state.terminal is not None:
                     return
                 row = store.load(platform, request_id)
@@ -82,7 +81,7 @@ def finalize(platform: Platform, request_id: str) -> None:
                     return
                 kept = _kept_output(row, state)
                 pipe.multi()
-                pipe.xadd(key, {"d": json.dumps(kept.terminal, separators=(",", ":"))})
+                pipe.xadd(key, {"d": encode(kept.terminal)})
                 pipe.expire(key, platform.events.ttl)
                 pipe.execute()
             except WatchError:
@@ -98,7 +97,7 @@ def finalize(platform: Platform, request_id: str) -> None:
 class _Kept:
     result: dict[str, Any] | None
     bill: dict[str, Any] | None
-    terminal: dict[str, Any]
+    terminal: Terminal
 
 
 def _kept_output(row: Request, state: Progress) -> _Kept:
@@ -130,24 +129,16 @@ def _kept_output(row: Request, state: Progress) -> _Kept:
             output_tokens=outcome.output_tokens,
         )
     result = results.build(row, outcome)
-    terminal: dict[str, Any]
+    terminal: Terminal
     if row.status == "cancelled":
-        terminal = {
-            "t": "end",
-            "status": "cancelled",
-            "usage": {
-                "prompt_tokens": outcome.prompt_tokens,
-                "completion_tokens": outcome.output_tokens,
-                "total_tokens": outcome.prompt_tokens + outcome.output_tokens,
-            },
-        }
+        usage_ = Usage(outcome.prompt_tokens, outcome.output_tokens)
+        terminal = End(usage_, status="cancelled", result=result)
     else:
-        terminal = {
-            "t": "error",
-            "status": row.status_code or 500,
-            "code": error.get("code") or "server_error",
-            "message": error.get("message") or "The request failed.",
-            "param": error.get("param"),
-        }
-    terminal["result"] = result
+        terminal = Failed(
+            row.status_code or 500,
+            error.get("code") or "server_error",
+            error.get("message") or "The request failed.",
+            error.get("param"),
+            result=result,
+        )
     return _Kept(result, bill, terminal)

@@ -11,21 +11,20 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from inference_platform.events import TERMINAL
+from inference_platform.events import End, Event, Failed, Idle, Terminal, Usage, is_terminal
 from inference_platform.jobs import store
 from inference_platform.jobs.finish import finalize
 from inference_platform.platform import Platform
 
 IDLE_CHECK_SECONDS = 15.0
-IDLE: dict[str, Any] = {"t": "idle"}
 
 
 def events(
     platform: Platform, request_id: str, *, timeout: float, after: str = "0"
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Event]:
     """A job's channel events up to and including the terminal one.
 
-    After each long silence it yields ``{"t": "idle"}`` (streams turn it into a keep-alive,
+    After each long silence it yields ``Idle()`` (streams turn it into a keep-alive,
     which also tells them when their client has gone). Raises TimeoutError when ``timeout``
     passes first.
     """
@@ -40,17 +39,17 @@ def events(
             if time.monotonic() - idle_since >= IDLE_CHECK_SECONDS:
                 idle_since = time.monotonic()
                 _check_finished(platform, request_id)
-                yield IDLE
+                yield Idle()
             continue
         idle_since = time.monotonic()
         for entry_id, event in batch:
             after = entry_id
             yield event
-            if event["t"] in TERMINAL:
+            if is_terminal(event):
                 return
 
 
-def wait(platform: Platform, request_id: str, timeout: float) -> dict[str, Any] | None:
+def wait(platform: Platform, request_id: str, timeout: float) -> Event | None:
     """Block until the job ends: its terminal event, or None when ``timeout`` passed first."""
     last = None
     try:
@@ -61,18 +60,17 @@ def wait(platform: Platform, request_id: str, timeout: float) -> dict[str, Any] 
     return last
 
 
-def terminal(platform: Platform, request_id: str) -> dict[str, Any] | None:
+def terminal(platform: Platform, request_id: str) -> Terminal | None:
     """The job's terminal event if its channel has one (non-blocking)."""
     for event in platform.events.all_events(request_id):
-        if event["t"] in TERMINAL:
+        if isinstance(event, End | Failed):
             return event
     return None
 
 
-def final_object(event: dict[str, Any]) -> dict[str, Any] | None:
+def final_object(event: Terminal) -> dict[str, Any] | None:
     """The object a stopped job's terminal event carries (finished jobs: in the row)."""
-    result = event.get("result")
-    return result if isinstance(result, dict) else None
+    return event.result
 
 
 def _check_finished(platform: Platform, request_id: str) -> None:
@@ -83,17 +81,11 @@ def _check_finished(platform: Platform, request_id: str) -> None:
         finalize(platform, request_id)  # publishes the missing terminal event
     else:
         # Completed, but its notice was lost with its worker: publish it now.
-        platform.events.publish(
-            request_id, {"t": "end", "status": row.status, "usage": _usage_of(row.result)}
-        )
+        platform.events.publish(request_id, End(_usage_of(row.result), status=row.status))
 
 
-def _usage_of(result: dict[str, Any] | None) -> dict[str, int]:
+def _usage_of(result: dict[str, Any] | None) -> Usage:
     u = (result or {}).get("usage") or {}
     prompt = int(u.get("prompt_tokens", u.get("input_tokens", 0)))
     completion = int(u.get("completion_tokens", u.get("output_tokens", 0)))
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+    return Usage(prompt, completion)

@@ -10,9 +10,8 @@ without a tokenizer.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from inference_platform.events import TERMINAL
+from inference_platform.events import ChoiceEnd, Event, Started, Terminal, TextDelta, is_terminal
 
 
 @dataclass
@@ -22,7 +21,7 @@ class Progress:
     output_tokens: dict[int, int] = field(default_factory=dict)
     prompt_tokens: dict[int, int] = field(default_factory=dict)
     attempts: int = 0
-    terminal: dict[str, Any] | None = None
+    terminal: Terminal | None = None
 
     @property
     def produced(self) -> bool:
@@ -40,24 +39,25 @@ class Progress:
         return max(self.prompt_tokens.values(), default=0)
 
 
-def read(events: list[dict[str, Any]]) -> Progress:
+def read(events: list[Event]) -> Progress:
     """Fold channel events (oldest first) up to the first terminal one."""
     state = Progress()
     for event in events:
-        kind = event.get("t")
-        if kind in TERMINAL:
-            state.terminal = event
+        if is_terminal(event):
+            state.terminal = event  # type: ignore[assignment]
             break
-        if kind == "started":
+        if isinstance(event, Started):
             state.attempts += 1
             continue
-        index = int(event.get("i", 0))
-        if kind == "delta":
-            state.texts[index] = state.texts.get(index, "") + event.get("x", "")
-        elif kind == "choice_end" and event.get("finish_reason"):
-            state.finish[index] = event["finish_reason"]
-        if "n" in event:
-            state.output_tokens[index] = int(event["n"])
-        if "p" in event:
-            state.prompt_tokens[index] = int(event["p"])
+        if not isinstance(event, TextDelta | ChoiceEnd):
+            continue
+        index = event.index
+        if isinstance(event, TextDelta):
+            state.texts[index] = state.texts.get(index, "") + event.text
+        else:
+            state.finish[index] = event.finish_reason
+        if event.output_tokens is not None:
+            state.output_tokens[index] = event.output_tokens
+        if event.prompt_tokens is not None:
+            state.prompt_tokens[index] = event.prompt_tokens
     return state

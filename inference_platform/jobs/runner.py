@@ -9,14 +9,13 @@ is thrown away.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import replace
 
 from inference_platform import usage
 from inference_platform.db.models import Request
 from inference_platform.engines.base import Delta, EngineAborted, EngineError, GenerationRequest
 from inference_platform.engines.host import EngineHost
-from inference_platform.events import EventChannel
+from inference_platform.events import ChoiceEnd, End, EventChannel, Started, TextDelta, Usage
 from inference_platform.generation import (
     Choice,
     GenerationResult,
@@ -49,7 +48,7 @@ def run(platform: Platform, host: EngineHost, request_id: str) -> None:
 def _run(platform: Platform, host: EngineHost, job: Request, leases: LeaseKeeper) -> None:
     events = platform.events
     prior = progress.read(events.all_events(job.id))
-    if events.start(job.id, {"t": "started", "attempt": job.attempt, "ts": time.time()}):
+    if events.start(job.id, Started(attempt=job.attempt)):
         # Stopped between our claim and now, before the generation existed to abort.
         finalize(platform, job.id)
         return
@@ -77,8 +76,8 @@ def _run(platform: Platform, host: EngineHost, job: Request, leases: LeaseKeeper
             platform,
             job.id,
             status="failed",
-            status_code=err["status"],
-            error={"code": err["code"], "message": err["message"], "param": err["param"]},
+            status_code=err.status,
+            error={"code": err.code, "message": err.message, "param": err.param},
             attempt=job.attempt,
             notify=False,
         )
@@ -107,7 +106,8 @@ def _complete(platform: Platform, job: Request, result: GenerationResult) -> Non
     )
     # Postgres first, then the notice: a reader woken by "end" always finds the result.
     if store.complete(platform, job, status=status, result=obj, usage_row=bill):
-        platform.events.publish(job.id, {"t": "end", "status": status, "usage": result.usage()})
+        usage_ = Usage(result.prompt_tokens, result.completion_tokens)
+        platform.events.publish(job.id, End(usage_, status=status))
     else:
         finalize(platform, job.id)  # stopped while we finished; keeps what we streamed
 
@@ -124,14 +124,9 @@ class _Publisher:
         if self.leases.lost(self.request_id):
             return  # another attempt owns the stream now
         if text:
-            self.events.publish(
-                self.request_id, {"t": "delta", "i": index, "x": text, "n": n, "p": p}
-            )
+            self.events.publish(self.request_id, TextDelta(index, text, n, p))
         if finish:
-            self.events.publish(
-                self.request_id,
-                {"t": "choice_end", "i": index, "finish_reason": finish, "n": n, "p": p},
-            )
+            self.events.publish(self.request_id, ChoiceEnd(index, finish, n, p))
 
 
 def resume(

@@ -12,10 +12,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from inference_platform import events as channel
 from inference_platform import flex, ids, jobs, realtime
 from inference_platform.db.models import Request
 from inference_platform.errors import PlatformError, invalid
-from inference_platform.events import TERMINAL
+from inference_platform.events import End, Failed, Idle, Usage
 from inference_platform.generation import RESPONSES
 from inference_platform.jobs import follow
 from inference_platform.jobs import store as job_store
@@ -133,7 +134,8 @@ def _blocking_result(platform: Platform, rid: str) -> dict[str, Any]:
             param=error.get("param"),
         )
     # Past the wait (end is None) the response still runs: the client can poll it by id.
-    return (follow.final_object(end) if end else None) or store.to_object(row)
+    ended = end.result if isinstance(end, End | Failed) else None
+    return ended or store.to_object(row)
 
 
 def follow_stream(
@@ -155,10 +157,10 @@ def _follow(platform: Platform, row: Request) -> Iterator[Event]:
     limit = max(settings.flex_deadline_seconds, settings.request_timeout_seconds) + 60
     try:
         for event in follow.events(platform, row.id, timeout=limit):
-            if event["t"] == "idle":
+            if isinstance(event, Idle):
                 yield KEEPALIVE, {}
                 continue
-            if event["t"] in TERMINAL:
+            if isinstance(event, End | Failed):
                 ended = follow.final_object(event)
                 if ended is None:
                     ended = store.to_object(job_store.load(platform, row.id) or row)
@@ -196,8 +198,8 @@ def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str,
         body=body,
         status="completed",
         text=got.texts[0],
-        input_tokens=got.usage.get("prompt_tokens", 0),
-        output_tokens=got.usage.get("completion_tokens", 0),
+        input_tokens=got.usage.prompt_tokens,
+        output_tokens=got.usage.completion_tokens,
         finish_reason=got.finish[0],
     )
     if keep:
@@ -210,16 +212,16 @@ def _live(
     owner: str,
     body: dict[str, Any],
     job: realtime.Submitted,
-    events: Iterator[dict[str, Any]],
+    events: Iterator[channel.Event],
     keep: bool,
 ) -> Iterator[Event]:
     base = objects.response(id=job.id, created_at=job.created, body=body, status="in_progress")
     builder = StreamBuilder(base)
     yield from builder.created()
-    end: dict[str, Any] = {}
+    end: End | None = None
     try:
         for event in events:
-            if event["t"] == "end":
+            if isinstance(event, End):
                 end = event
                 break
             yield from builder.feed(event)
@@ -236,15 +238,15 @@ def _live(
         )
         yield from builder.finish(failed)
         return
-    used = end.get("usage") or {}
+    used = end.usage if end is not None else Usage()
     final = objects.finished(
         id=job.id,
         created_at=job.created,
         body=body,
         status="completed",
         text=builder.text,
-        input_tokens=used.get("prompt_tokens", 0),
-        output_tokens=used.get("completion_tokens", 0),
+        input_tokens=used.prompt_tokens,
+        output_tokens=used.completion_tokens,
         finish_reason=builder.finish_reason,
     )
     if keep:

@@ -15,6 +15,7 @@ import copy
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from inference_platform import events as channel
 from inference_platform.responses.objects import message_id, output_message, output_text_part
 
 Event = tuple[str, dict[str, Any]]
@@ -77,26 +78,25 @@ class StreamBuilder:
             self._event("response.content_part.added", **self._where(), part=output_text_part("")),
         ]
 
-    def feed(self, event: dict[str, Any]) -> list[Event]:
-        """Responses events for one channel event (``end``/``error`` go to ``finish``)."""
-        kind = event.get("t")
-        if kind == "started":
+    def feed(self, event: channel.Event) -> list[Event]:
+        """Responses events for one channel event (``End``/``Failed`` go to ``finish``)."""
+        if isinstance(event, channel.Started):
             return self._start()
-        if event.get("i", 0) != 0:
+        if not isinstance(event, channel.TextDelta | channel.ChoiceEnd) or event.index != 0:
             return []  # a response has one output; other choices never exist here
-        if kind == "choice_end":
-            self.finish_reason = event.get("finish_reason")
+        if isinstance(event, channel.ChoiceEnd):
+            self.finish_reason = event.finish_reason
             return []
-        if kind == "delta" and event.get("x"):
-            out = self._open()
-            self.text += event["x"]
-            out.append(
-                self._event(
-                    "response.output_text.delta", **self._where(), delta=event["x"], logprobs=[]
-                )
+        if not event.text:
+            return []
+        out = self._open()
+        self.text += event.text
+        out.append(
+            self._event(
+                "response.output_text.delta", **self._where(), delta=event.text, logprobs=[]
             )
-            return out
-        return []
+        )
+        return out
 
     def finish(self, final: dict[str, Any]) -> list[Event]:
         """Close the open output item and end with the event that matches ``final``."""
@@ -124,8 +124,8 @@ def synthesize(base: dict[str, Any], final: dict[str, Any], text: str) -> list[E
     builder = StreamBuilder(base)
     out = builder.created()
     if final.get("output"):
-        out += builder.feed({"t": "started"})
-        out += builder.feed({"t": "delta", "i": 0, "x": text})
+        out += builder.feed(channel.Started())
+        out += builder.feed(channel.TextDelta(0, text))
     return out + builder.finish(final)
 
 

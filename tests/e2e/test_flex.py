@@ -3,7 +3,6 @@ Completions with flex, back-pressure, and durability (lost messages, dead worker
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +14,7 @@ from sqlalchemy import update
 
 from inference_platform import ids
 from inference_platform.db.models import Request
+from inference_platform.events import TextDelta, decode
 from inference_platform.responses import inputs
 from tests.conftest import SIM, SIM_SLOW
 from tests.helpers import finished, job, poll, usage_rows
@@ -264,8 +264,8 @@ def test_background_flex_survives_a_killed_worker(
     events = redis.Redis.from_url(stack.settings.redis_url)
 
     def streamed() -> str:
-        found = [json.loads(f[b"d"]) for _, f in events.xrange(f"ev:{resp.id}")]
-        return "".join(e["x"] for e in found if e["t"] == "delta")
+        found = [decode(f[b"d"]) for _, f in events.xrange(f"ev:{resp.id}")]
+        return "".join(e.text for e in found if isinstance(e, TextDelta))
 
     poll(lambda: len(streamed().split()), lambda n: n >= 5, timeout=20)
     stack.kill("sim-slow")  # SIGKILL mid-generation: no clean-up of any kind

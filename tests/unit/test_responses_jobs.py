@@ -9,6 +9,7 @@ import pytest
 
 from inference_platform.engines import build_engine
 from inference_platform.engines.host import EngineHost
+from inference_platform.events import ChoiceEnd, End, Started, TextDelta
 from inference_platform.generation import CHAT, plan
 from inference_platform.jobs import progress
 from inference_platform.jobs.runner import resume
@@ -25,20 +26,20 @@ def host() -> Iterator[EngineHost]:
 def test_progress_reads_text_counts_and_stops_at_the_end() -> None:
     state = progress.read(
         [
-            {"t": "started", "attempt": 1},
-            {"t": "delta", "i": 0, "x": "a", "n": 1, "p": 7},
-            {"t": "delta", "i": 1, "x": "b c", "n": 2, "p": 7},
-            {"t": "choice_end", "i": 1, "finish_reason": "stop", "n": 2, "p": 7},
-            {"t": "started", "attempt": 2},
-            {"t": "delta", "i": 0, "x": " d", "n": 2, "p": 7},
-            {"t": "end", "usage": {}},
-            {"t": "delta", "i": 0, "x": "ignored"},
+            Started(attempt=1),
+            TextDelta(0, "a", 1, 7),
+            TextDelta(1, "b c", 2, 7),
+            ChoiceEnd(1, "stop", 2, 7),
+            Started(attempt=2),
+            TextDelta(0, " d", 2, 7),
+            End(),
+            TextDelta(0, "ignored"),
         ]
     )
     assert state.texts == {0: "a d", 1: "b c"} and state.finish == {1: "stop"}
     assert state.total_output() == 4 and state.total_prompt() == 7
     assert state.attempts == 2 and state.produced and state.terminal is not None
-    assert not progress.read([{"t": "started", "attempt": 1}]).produced
+    assert not progress.read([Started(attempt=1)]).produced
 
 
 class Recorder:
@@ -54,11 +55,11 @@ def test_resume_continues_unfinished_choices(host: EngineHost) -> None:
     requests, prompt_of = plan(host, CHAT, body, "chatcmpl-1", tier="flex", default_max_tokens=16)
     prior = progress.read(
         [
-            {"t": "started", "attempt": 1},
-            {"t": "delta", "i": 0, "x": "one two three", "n": 3, "p": 4},
-            {"t": "delta", "i": 1, "x": "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", "n": 10, "p": 4},
-            {"t": "delta", "i": 2, "x": "done", "n": 1, "p": 4},
-            {"t": "choice_end", "i": 2, "finish_reason": "stop", "n": 1, "p": 4},
+            Started(attempt=1),
+            TextDelta(0, "one two three", 3, 4),
+            TextDelta(1, "w1 w2 w3 w4 w5 w6 w7 w8 w9 w10", 10, 4),
+            TextDelta(2, "done", 1, 4),
+            ChoiceEnd(2, "stop", 1, 4),
         ]
     )
     publish = Recorder()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from inference_platform.events import ChoiceEnd, Started, TextDelta
 from inference_platform.responses import objects
 from inference_platform.responses.stream import KEEPALIVE, StreamBuilder, after, synthesize
 
@@ -37,12 +38,12 @@ def run(channel: list[dict[str, Any]], end: dict[str, Any]) -> list[tuple[str, d
 
 
 CHANNEL = [
-    {"t": "started", "attempt": 1},
-    {"t": "delta", "i": 0, "x": "a", "n": 1, "p": 2},
-    {"t": "delta", "i": 0, "x": " b", "n": 2, "p": 2},
-    {"t": "started", "attempt": 2},  # a retry continuing the text: no new events
-    {"t": "delta", "i": 0, "x": " c", "n": 3, "p": 2},
-    {"t": "choice_end", "i": 0, "finish_reason": "stop", "n": 3, "p": 2},
+    Started(attempt=1),
+    TextDelta(0, "a", 1, 2),
+    TextDelta(0, " b", 2, 2),
+    Started(attempt=2),  # a retry continuing the text: no new events
+    TextDelta(0, " c", 3, 2),
+    ChoiceEnd(0, "stop", 3, 2),
 ]
 
 
@@ -95,7 +96,7 @@ def test_unfinished_endings() -> None:
     cancelled = run([], final(None, status="cancelled"))
     assert [k for k, _ in cancelled] == ["response.created", "response.incomplete"]
     # Failed after starting but before any text: no empty item announced.
-    failed = run([{"t": "started"}], final(None, status="failed"))
+    failed = run([Started()], final(None, status="failed"))
     assert [k for k, _ in failed] == [
         "response.created",
         "response.in_progress",
@@ -104,7 +105,7 @@ def test_unfinished_endings() -> None:
 
 
 def test_finished_without_text_still_closes_an_item() -> None:
-    events = run([{"t": "started"}], final(""))
+    events = run([Started()], final(""))
     assert [k for k, _ in events][2:] == [
         "response.output_item.added",
         "response.content_part.added",
