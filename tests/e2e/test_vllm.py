@@ -1,0 +1,200 @@
+"""The platform on real vLLM (its CPU build), driven through the openai SDK.
+
+One vLLM worker serves every tier of the module; the kill test restarts it and runs last.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections import Counter
+
+import openai
+import pytest
+from sqlalchemy import func, select
+
+from inference_platform.db.models import Request, UsageRecord
+from inference_platform.engines.tokenizer import ModelTokenizer
+from tests.e2e.vllm_stack import (
+    MAX_MODEL_LEN,
+    VLLM_MODEL,
+    VllmStack,
+    alive,
+    requires_vllm,
+)
+from tests.helpers import batch_finished, chat_line, lines_of, submit, wait_for
+
+pytestmark = [pytest.mark.e2e, requires_vllm]
+
+USER = [{"role": "user", "content": "Tell me about the sea."}]
+
+
+def chat(client: openai.OpenAI, **kw: object) -> openai.types.chat.ChatCompletion:
+    args: dict[str, object] = {"model": VLLM_MODEL, "messages": USER, "max_tokens": 16, **kw}
+    if args.pop("ignore_eos", False):
+        args["extra_body"] = {"ignore_eos": True}  # vLLM's extension, not in the SDK
+    return client.chat.completions.create(**args)  # type: ignore[call-overload, no-any-return]
+
+
+def test_chat_uses_the_models_template_and_reports_usage(
+    vllm_stack: VllmStack, demo_model_path: object
+) -> None:
+    done = chat(vllm_stack.client(), max_tokens=12, ignore_eos=True)
+    tokenizer = ModelTokenizer.load(str(demo_model_path))
+    expected_prompt = len(tokenizer.encode(tokenizer.render_chat(USER)))
+    choice = done.choices[0]
+    assert choice.message.content and choice.finish_reason == "length"
+    assert done.usage is not None
+    assert done.usage.prompt_tokens == expected_prompt
+    assert done.usage.completion_tokens == 12
+
+
+def test_streaming_with_usage(vllm_stack: VllmStack) -> None:
+    stream = chat(
+        vllm_stack.client(), stream=True, stream_options={"include_usage": True}, max_tokens=20
+    )
+    text, usage, finish = "", None, None
+    for chunk in stream:  # type: ignore[attr-defined]
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage is not None:
+            usage = chunk.usage
+    assert text and finish in ("stop", "length")
+    assert usage is not None and 0 < usage.completion_tokens <= 20
+
+
+def test_n_choices(vllm_stack: VllmStack) -> None:
+    done = chat(vllm_stack.client(), n=2, max_tokens=8, ignore_eos=True)
+    assert sorted(c.index for c in done.choices) == [0, 1]
+    assert all(c.message.content for c in done.choices)
+    assert done.usage is not None and done.usage.completion_tokens == 16
+
+
+def test_same_seed_same_text_and_stop(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    first = chat(client, seed=7, temperature=1.0, max_tokens=24, ignore_eos=True)
+    again = chat(client, seed=7, temperature=1.0, max_tokens=24, ignore_eos=True)
+    text = first.choices[0].message.content or ""
+    assert text and again.choices[0].message.content == text
+    # Stop at the third word of that same text.
+    stop = " " + text.split()[2]
+    cut = chat(client, seed=7, temperature=1.0, max_tokens=24, stop=[stop])
+    assert cut.choices[0].message.content == text[: text.index(stop)]
+    assert cut.choices[0].finish_reason == "stop"
+
+
+def test_prompt_longer_than_the_context_gets_400(vllm_stack: VllmStack) -> None:
+    long = [{"role": "user", "content": "hello " * (MAX_MODEL_LEN + 50)}]
+    with pytest.raises(openai.BadRequestError) as err:
+        chat(vllm_stack.client(), messages=long, max_tokens=8)
+    assert err.value.status_code == 400
+    assert "context length" in str(err.value)
+
+
+def test_realtime_is_served_before_queued_batch_lines(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    n = 48
+    lines = [
+        chat_line(f"s{i}", model=VLLM_MODEL, max_tokens=256, ignore_eos=True) for i in range(n)
+    ]
+    batch = submit(client, lines)
+    wait_for(client, batch.id, lambda b: b.status == "in_progress", timeout=60)
+    started = time.monotonic()
+    done = chat(client, max_tokens=8)
+    latency = time.monotonic() - started
+    state = client.batches.retrieve(batch.id)
+    assert done.choices[0].message.content
+    counts = state.request_counts
+    assert counts is not None and counts.completed < n, "the batch finished first"
+    assert latency < 15, f"realtime took {latency:.1f} s behind the batch"
+    client.batches.cancel(batch.id)
+    batch_finished(client, batch.id, timeout=120)
+
+
+def test_a_500_line_batch_answers_every_custom_id_once(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    n = 500
+    started = time.monotonic()
+    batch = submit(client, [chat_line(f"q{i}", model=VLLM_MODEL, max_tokens=4) for i in range(n)])
+    done = batch_finished(client, batch.id, timeout=600)
+    print(f"500-line batch on vLLM: {time.monotonic() - started:.1f} s")
+    assert done.status == "completed"
+    out = lines_of(client, done.output_file_id)
+    assert Counter(x["custom_id"] for x in out) == Counter(f"q{i}" for i in range(n))
+    assert all(x["response"]["status_code"] == 200 for x in out)
+
+
+def test_cancelled_background_response_frees_its_slot(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    # More long background responses than the engine has slots; cancelling them must let
+    # the next one run at once instead of waiting for the cancelled ones to finish.
+    long = {"max_output_tokens": MAX_MODEL_LEN - 64, "extra_body": {"ignore_eos": True}}
+    first = [
+        client.responses.create(model=VLLM_MODEL, input="a long story", background=True, **long)  # type: ignore[arg-type]
+        for _ in range(3)
+    ]
+    for r in first:
+        wait = time.monotonic() + 60
+        while client.responses.retrieve(r.id).status == "queued" and time.monotonic() < wait:
+            time.sleep(0.1)
+    for r in first:
+        client.responses.cancel(r.id)
+    started = time.monotonic()
+    quick = client.responses.create(
+        model=VLLM_MODEL, input="short", background=True, max_output_tokens=16
+    )
+    while client.responses.retrieve(quick.id).status in ("queued", "in_progress"):
+        assert time.monotonic() - started < 30, "the cancelled responses kept their slots"
+        time.sleep(0.1)
+    assert client.responses.retrieve(quick.id).status in ("completed", "incomplete")
+    assert all(client.responses.retrieve(r.id).status == "cancelled" for r in first)
+
+
+def test_kill_9_mid_batch_loses_and_doubles_nothing_and_leaves_no_engine(
+    vllm_stack: VllmStack,
+) -> None:
+    client = vllm_stack.client()
+    db = vllm_stack.db
+    n = 40
+    lines = [
+        chat_line(f"k{i}", model=VLLM_MODEL, max_tokens=128, ignore_eos=True) for i in range(n)
+    ]
+    batch = submit(client, lines)
+
+    def running() -> int:
+        with db.session() as s:
+            query = select(func.count(Request.id)).where(
+                Request.batch_id == batch.id, Request.status == "in_progress"
+            )
+            return int(s.scalar(query) or 0)
+
+    wait_for(client, batch.id, lambda b: b.request_counts.completed >= 3 and running() > 0, 120)
+    children = vllm_stack.kill_worker_only()
+    assert children, "the vLLM worker had no engine processes"
+    killed_at = time.monotonic()
+    while alive(children) and time.monotonic() - killed_at < 10:
+        time.sleep(0.2)
+    assert not alive(children), f"engine processes outlived the worker: {alive(children)}"
+    print(f"engine processes gone {time.monotonic() - killed_at:.1f} s after kill -9")
+
+    restart = vllm_stack.start_worker()
+    print(f"vLLM worker restarted in {restart:.1f} s")
+    done = batch_finished(client, batch.id, timeout=300)
+    assert done.status == "completed"
+    out = lines_of(client, done.output_file_id)
+    assert Counter(x["custom_id"] for x in out) == Counter(f"k{i}" for i in range(n))
+    with db.session() as s:
+        usage = list(
+            s.scalars(select(UsageRecord.request_id).where(UsageRecord.batch_id == batch.id))
+        )
+        attempts = list(s.scalars(select(Request.attempt).where(Request.batch_id == batch.id)))
+    assert len(usage) == n and len(set(usage)) == n
+    assert max(attempts) >= 2, "no line was re-run after the kill"
+
+
+def test_concurrent_realtime_requests_all_finish(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: chat(client, max_tokens=16), range(8)))
+    assert all(r.choices[0].message.content for r in results)

