@@ -20,11 +20,11 @@ CONTROL_QUEUE = "control"
 
 # Task names: the contract between the API / control role and the GPU workers.
 TASK_REALTIME = "realtime.generate"
-TASK_FLEX = "flex.run"
-TASK_BATCH_CHUNK = "batch.run_chunk"
+# A hint that durable work (a background or flex response, batch lines) waits on a queue.
+TASK_RUN_WORK = "work.run"
 TASK_SWEEP = "control.sweep"
 TASK_VALIDATE_BATCH = "control.validate_batch"
-TASK_DISPATCH_BATCHES = "control.dispatch_batches"
+TASK_DISPATCH = "control.dispatch"
 TASK_FINALIZE_BATCH = "control.finalize_batch"
 
 # Longest any task may run. Kombu's Redis transport re-delivers an unacked message once the
@@ -49,8 +49,7 @@ def make_celery(
     transport = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "socket_connect_timeout": 3,
-        # Emulated priorities (separate lists per step); batch chunks use them so 1 h
-        # windows and near deadlines are taken first.
+        # Emulated priorities (separate lists per step).
         "queue_order_strategy": "priority",
         "priority_steps": list(range(10)),
     }
@@ -84,8 +83,8 @@ def make_celery(
                 "schedule": timedelta(seconds=settings.sweep_interval_seconds),
                 "options": {"expires": settings.sweep_interval_seconds * 2},
             },
-            "dispatch-batches": {
-                "task": TASK_DISPATCH_BATCHES,
+            "dispatch": {
+                "task": TASK_DISPATCH,
                 "schedule": timedelta(seconds=1),
                 "options": {"expires": 5},
             },

@@ -162,6 +162,18 @@ class EventChannel:
         else:
             self.redis.xadd(key, {"d": data})
 
+    def publish_many(self, events: list[tuple[str, Event]]) -> None:
+        """Publish events of one or more requests in one round trip, in order."""
+        if not events:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for request_id, event in events:
+            key = stream_key(request_id)
+            pipe.xadd(key, {"d": encode(event)})
+            if is_terminal(event):
+                pipe.expire(key, self.ttl)
+        pipe.execute()
+
     def start(self, request_id: str, event: Started) -> bool:
         """Publish ``started`` unless the request was cancelled; True when it was.
 

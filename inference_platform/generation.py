@@ -43,6 +43,8 @@ class Choice:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Tokens an earlier attempt produced (a retried job continues its text).
+    prior_tokens: int = 0
 
 
 @dataclass
@@ -62,9 +64,23 @@ class GenerationResult:
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.choices)
 
-    def usage(self) -> dict[str, int]:
-        p, c = self.prompt_tokens, self.completion_tokens
-        return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+    def usage(self) -> Usage:
+        return Usage(self.prompt_tokens, self.completion_tokens)
+
+    def add(self, index: int, delta: Delta) -> Choice:
+        """Fold one engine delta into its choice: every path accumulates output this way."""
+        choice = self.choices[index]
+        choice.text += delta.text
+        # A continued choice keeps its original prompt count (its text became prompt).
+        choice.prompt_tokens = choice.prompt_tokens or delta.prompt_tokens
+        choice.completion_tokens = choice.prior_tokens + delta.completion_tokens
+        if delta.finish_reason:
+            choice.finish_reason = delta.finish_reason
+        return choice
+
+    @classmethod
+    def empty(cls, prompt_of: Sequence[int]) -> GenerationResult:
+        return cls([Choice() for _ in prompt_of], list(prompt_of))
 
 
 def content_text(content: Any) -> str:
@@ -185,7 +201,7 @@ def execute(
 
     The first engine error aborts the siblings and is raised.
     """
-    result = GenerationResult([Choice() for _ in requests], list(prompt_of))
+    result = GenerationResult.empty(prompt_of)
     failure: BaseException | None = None
     for index, item in host.stream(requests):
         if isinstance(item, BaseException):
@@ -193,12 +209,7 @@ def execute(
                 failure = item
                 host.abort_group(requests[0].request_id.split(":", 1)[0])
             continue
-        choice = result.choices[index]
-        choice.text += item.text
-        choice.prompt_tokens = item.prompt_tokens or choice.prompt_tokens
-        choice.completion_tokens = item.completion_tokens
-        if item.finish_reason:
-            choice.finish_reason = item.finish_reason
+        result.add(index, item)
         if on_delta is not None and failure is None:
             on_delta(index, item)
     if failure is not None:
@@ -254,8 +265,5 @@ def stream_to_channel(
         channel.publish(request_id, error_event(exc))
         return None
     choices = None if stream else tuple((c.text, c.finish_reason) for c in result.choices)
-    channel.publish(
-        request_id,
-        End(Usage(result.prompt_tokens, result.completion_tokens), choices=choices),
-    )
+    channel.publish(request_id, End(result.usage(), choices=choices))
     return result

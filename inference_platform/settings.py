@@ -84,18 +84,9 @@ class Settings:
         "Allowed `completion_window` values and their length in seconds.",
     )
     batch_queue_depth: int = _setting(
-        4, "Batch chunks kept enqueued per model ahead of the workers (earliest deadline first)."
-    )
-    batch_chunk_size: int = _setting(
-        64, "Lines per batch chunk task when the worker does not say (`--batch-size`)."
-    )
-    batch_worker_chunks: int = _setting(
-        2,
-        "Batch chunks one worker process runs at once (each up to its `--batch-size` lines); "
-        "its other threads stay free for realtime and flex work.",
-    )
-    batch_task_seconds: float = _setting(
-        30.0, "How long one batch task keeps claiming chunks before it hands its thread back."
+        4,
+        "Hints kept waiting on each tier queue that has queued durable work (at least one "
+        "per worker that should pick it up).",
     )
     file_expiry_seconds: int = _setting(
         30 * 86400, "Lifetime of an uploaded `batch` file when the upload names none."

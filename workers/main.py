@@ -7,13 +7,12 @@ engine and also runs beat (the sweeper and the batch dispatcher).
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
-import threading
 
 from celery import Celery
+from celery.signals import worker_shutting_down
 
 from inference_platform.catalog import TIERS
 from inference_platform.celery_app import CONTROL_QUEUE, queue_name
@@ -22,20 +21,12 @@ from inference_platform.engines.host import EngineHost
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
 from workers import runtime
+from workers.tasks import control, realtime, work
 
 log = logging.getLogger(__name__)
 
-TASK_MODULES = ("workers.tasks.realtime", "workers.tasks.flex", "workers.tasks.batch")
-CONTROL_MODULES = ("workers.tasks.control",)
-
-
-def _import_tasks(modules: tuple[str, ...]) -> None:
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
+# Importing the task modules registers their tasks; the roles consume different queues.
+TASK_MODULES = (realtime, work, control)
 
 
 def _celery(platform: Platform) -> Celery:
@@ -69,15 +60,18 @@ def run_worker(
     host = EngineHost(engine, background_slots=background_slots)
     log.info("loading %s engine for %s", spec.engine, spec.name)
     host.start()
-    queues = [queue_name(t, spec.name) for t in tiers if spec.serves(t)]
+    served = [t for t in tiers if spec.serves(t)]
+    queues = [queue_name(t, spec.name) for t in served]
     name = f"{'+'.join(tiers)}-{spec.name}-{os.getpid()}@{socket.gethostname()}"
-    rt = runtime.Runtime(platform, spec.name, host, queues, name, batch_size=batch_size)
-    if background_slots is not None and "realtime" in tiers:
-        # Celery hands any queue's message to any free thread; without this, waiting flex
-        # tasks could hold every thread and realtime requests would queue behind them.
-        rt.background_tasks = threading.BoundedSemaphore(background_slots)
+    # Durable work each feed keeps in flight: batch lines up to the batch size; flex up to
+    # the background share when realtime shares the engine; background responses in the
+    # realtime tier up to the batch size.
+    capacities = {t: batch_size for t in served}
+    if "flex" in capacities and background_slots is not None:
+        capacities["flex"] = background_slots
+    rt = runtime.Runtime(platform, spec.name, host, queues, name, capacities=capacities)
     runtime.install(rt)
-    _import_tasks(TASK_MODULES)
+    worker_shutting_down.connect(lambda **_: rt.stop(), weak=False)
     app = _celery(platform)
     rt.start_background()
     try:
@@ -95,7 +89,7 @@ def run_worker(
             ]
         )
     finally:
-        rt.stopping.set()
+        rt.stop()
         host.stop()
 
 
@@ -105,7 +99,6 @@ def run_control(settings: Settings, *, beat: bool = True, loglevel: str = "INFO"
     name = f"control-{os.getpid()}@{socket.gethostname()}"
     rt = runtime.Runtime(platform, None, None, [CONTROL_QUEUE], name)
     runtime.install(rt)
-    _import_tasks(CONTROL_MODULES)
     app = _celery(platform)
     rt.start_background()
     argv = [

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from inference_platform import liveness
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import CANCEL_CHANNEL
+from inference_platform.jobs.attempts import Context
+from inference_platform.jobs.feed import Feed
+from inference_platform.jobs.leases import LeaseKeeper
 from inference_platform.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -24,10 +27,11 @@ class Runtime:
     host: EngineHost | None
     queues: list[str]
     name: str
-    batch_size: int = 8
-    # Set when this engine also serves realtime: most flex tasks allowed to hold a thread.
-    background_tasks: threading.BoundedSemaphore | None = None
+    # Durable work in flight per tier (the feed's capacity), e.g. {"batch": 32, "flex": 6}.
+    capacities: dict[str, int] = field(default_factory=dict)
     stopping: threading.Event = field(default_factory=threading.Event)
+    feeds: dict[str, Feed] = field(default_factory=dict)
+    leases: LeaseKeeper | None = None
 
     def engine_host(self) -> EngineHost:
         if self.host is None:
@@ -35,10 +39,33 @@ class Runtime:
         return self.host
 
     def start_background(self) -> None:
-        """Heartbeat (so the API knows we serve our queues) and the cancel listener."""
+        """Heartbeat (so the API knows we serve our queues), the cancel listener, and one
+        feed per tier for durable work (woken by hints, and once now for work left over)."""
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
-        if self.host is not None:
-            threading.Thread(target=self._listen_cancels, name="cancels", daemon=True).start()
+        if self.host is None or self.model is None:
+            return
+        threading.Thread(target=self._listen_cancels, name="cancels", daemon=True).start()
+        self.leases = LeaseKeeper(self.platform, self.host)
+        ctx = Context(self.platform, self.host, self.leases)
+        for tier, capacity in self.capacities.items():
+            self.feeds[tier] = Feed(ctx, tier=tier, model=self.model, capacity=capacity)
+            self.feeds[tier].wake()
+
+    def wake(self, tier: str, model: str) -> None:
+        """A hint arrived: durable work of ``tier`` may wait for ``model``."""
+        feed = self.feeds.get(tier)
+        if feed is None or model != self.model:
+            log.warning("ignoring a hint for %s work of %s: not served here", tier, model)
+            return
+        feed.wake()
+
+    def stop(self) -> None:
+        """Stop claiming, hand running durable work back to the queue, stop renewing."""
+        self.stopping.set()
+        for feed in self.feeds.values():
+            feed.stop()
+        if self.leases is not None:
+            self.leases.stop()
 
     def _heartbeat(self) -> None:
         interval = self.platform.settings.worker_heartbeat_seconds

@@ -46,7 +46,6 @@ _COPY_COLUMNS = (
     "batch_id",
     "custom_id",
     "line_no",
-    "chunk_no",
 )
 
 
@@ -156,9 +155,8 @@ def _copy_text(value: str) -> str:
 class RowCopier:
     """Inserts a batch's request rows with COPY, a few thousand per round trip."""
 
-    def __init__(self, session: Session, batch: Batch, chunk_size: int) -> None:
+    def __init__(self, session: Session, batch: Batch) -> None:
         self.session = session
-        self.chunk_size = max(1, chunk_size)
         self.count = 0
         self._buf = io.StringIO()
         self._pending = 0
@@ -168,11 +166,10 @@ class RowCopier:
         self._middle = f"2\t{deadline}\t0\tf\tf\tt\t{batch.id}"
 
     def add(self, line_no: int, line: GoodLine) -> None:
-        chunk = self.count // self.chunk_size
         self._buf.write(
             f"{ids.new_id(ids.BATCH_REQUEST)}\t{self._owner}\t{_copy_text(line.model)}\t"
             f"{QUEUED}\t{_copy_text(line.body)}\t{self._middle}\t{_copy_text(line.custom_id)}"
-            f"\t{line_no}\t{chunk}\n"
+            f"\t{line_no}\n"
         )
         self.count += 1
         self._pending += 1

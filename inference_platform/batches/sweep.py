@@ -1,7 +1,8 @@
-"""The batch part of the sweeper: repair every gap from Postgres, the source of truth.
+"""The batch lifecycle's part of the sweeper (``jobs.sweep`` runs ``PARTS``).
+
+Lines whose worker died are the durable-work core's, like any lapsed lease; here:
 
 * a validation whose message was lost or whose control worker died is sent again;
-* lines whose worker died (lease lapsed) are queued again, or fail after ``attempt_cap``;
 * batches past their window expire;
 * batches with nothing left to run are finalised (a lost finalise message changes nothing);
 * expired uploads lose their bytes.
@@ -9,34 +10,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
 from sqlalchemy import text
 
-from inference_platform.batches import lifecycle, rows
+from inference_platform.batches import lifecycle
 from inference_platform.batches.service import enqueue_validation
 from inference_platform.platform import Platform
 
 log = logging.getLogger(__name__)
-
-LOST_MESSAGE = "The worker running this request stopped {n} times; it was not retried again."
-
-
-def sweep(platform: Platform) -> None:
-    parts: list[Callable[[Platform], None]] = [
-        revalidate,
-        lapsed_leases,
-        expire_batches,
-        finalize_idle,
-        purge_files,
-    ]
-    for part in parts:
-        try:
-            part(platform)
-        except Exception:  # one failing part must not stop the others
-            log.exception("batch sweep part %s failed", part.__name__)
 
 
 def revalidate(platform: Platform) -> None:
@@ -56,56 +39,6 @@ def revalidate(platform: Platform) -> None:
     for batch_id in stuck:
         log.info("re-sending validation of batch %s", batch_id)
         enqueue_validation(platform, batch_id)
-
-
-def lapsed_leases(platform: Platform) -> None:
-    """Lines whose worker stopped renewing: back to the queue, or failed past the cap."""
-    cap = platform.settings.attempt_cap
-    with platform.db.session() as s:
-        requeued = rows.rowcount(
-            s.execute(
-                text(
-                    "UPDATE requests SET status = 'queued', lease_until = NULL "
-                    "WHERE tier = 'batch' AND status = 'in_progress' AND lease_until < now() "
-                    "AND attempt < :cap"
-                ),
-                {"cap": cap},
-            )
-        )
-        over = list(
-            s.scalars(
-                text(
-                    "SELECT DISTINCT batch_id FROM requests WHERE tier = 'batch' "
-                    "AND status = 'in_progress' AND lease_until < now() AND attempt >= :cap"
-                ),
-                {"cap": cap},
-            )
-        )
-    if requeued:
-        log.info("requeued %d batch lines whose worker stopped", requeued)
-    for batch_id in over:
-        _fail_over_cap(platform, batch_id, cap)
-        lifecycle.finalize(platform, batch_id)
-
-
-def _fail_over_cap(platform: Platform, batch_id: str, cap: int) -> None:
-    error = {"code": "server_error", "message": LOST_MESSAGE.format(n=cap)}
-    with platform.db.session() as s:
-        rows.lock_batches(s, [batch_id])
-        failed = rows.rowcount(
-            s.execute(
-                text(
-                    "UPDATE requests SET status = 'failed', error = CAST(:e AS jsonb), "
-                    "result = NULL, status_code = NULL, lease_until = NULL, finished_at = now(), "
-                    "result_seq = nextval('request_result_seq') WHERE batch_id = :b "
-                    "AND status = 'in_progress' AND lease_until < now() AND attempt >= :cap"
-                ),
-                {"e": json.dumps(error), "b": batch_id, "cap": cap},
-            )
-        )
-        if failed:
-            rows.ensure_result_files(s, batch_id, output=False, error=True)
-            log.warning("batch %s: %d lines failed after %d attempts", batch_id, failed, cap)
 
 
 def expire_batches(platform: Platform) -> None:
@@ -149,3 +82,12 @@ def purge_files(platform: Platform) -> None:
                 "RETURNING id) DELETE FROM file_chunks WHERE file_id IN (SELECT id FROM gone)"
             )
         )
+
+
+# Run by the sweeper (``jobs.sweep``), in this order.
+PARTS: tuple[Callable[[Platform], None], ...] = (
+    revalidate,
+    expire_batches,
+    finalize_idle,
+    purge_files,
+)

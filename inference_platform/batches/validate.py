@@ -17,12 +17,12 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from inference_platform.batches import dispatch
 from inference_platform.batches.lines import BodyCheck, LineValidator
 from inference_platform.batches.objects import usage_object
 from inference_platform.batches.rows import RowCopier
 from inference_platform.db.models import Batch, File
 from inference_platform.files.store import upload_lines
+from inference_platform.jobs import dispatch
 from inference_platform.platform import Platform
 from inference_platform.tiers import BATCH
 
@@ -89,7 +89,7 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
     try:
         with platform.db.session() as tx:
             if not validator.failed:
-                copier = RowCopier(tx, batch, platform.settings.batch_chunk_size)
+                copier = RowCopier(tx, batch)
                 total = _read(platform, batch, validator, copier)
             errors = validator.finish()
             if validator.failed:
@@ -108,7 +108,7 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
         time.perf_counter() - started,
     )
     if validator.model:
-        dispatch.kick(platform, validator.model)
+        dispatch.hint(platform, BATCH, validator.model, platform.settings.batch_queue_depth)
     return "in_progress"
 
 

@@ -83,6 +83,13 @@ class EngineHost:
                 continue
             yield item
 
+    def submit(
+        self, req: GenerationRequest, sink: Callable[[Delta | BaseException], None]
+    ) -> Future[None]:
+        """Start one generation; ``sink`` gets each delta, or the exception that ended it, on
+        the engine's loop thread. The future is done when the generation has ended."""
+        return self._submit(req, sink)
+
     def _submit(self, req: GenerationRequest, sink: Callable[[Any], None]) -> Future[None]:
         group = req.request_id.split(":", 1)[0]
         with self._active_lock:

@@ -1,7 +1,7 @@
-"""Lease renewal for the jobs a worker process is running.
+"""Lease renewal for the work a worker process is running (jobs and batch lines alike).
 
 One thread per process renews every held lease in a single update, a third of a lease apart,
-whether or not tokens are flowing (a job waiting for an engine slot must not look dead). A job
+whether or not tokens are flowing (work waiting for an engine slot must not look dead). Work
 whose lease could not be renewed is no longer ours (cancelled, expired, or handed to another
 attempt after a stall): its generation is aborted so the slot goes to work that counts.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from inference_platform.engines.host import EngineHost
 from inference_platform.jobs import store
@@ -27,6 +26,7 @@ class LeaseKeeper:
         self._held: dict[str, int] = {}
         self._lost: set[str] = set()
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
         self._thread.start()
 
@@ -44,9 +44,11 @@ class LeaseKeeper:
         with self._lock:
             return request_id in self._lost
 
+    def stop(self) -> None:
+        self._stopping.set()
+
     def _run(self) -> None:
-        while True:
-            time.sleep(self.lease / 3)
+        while not self._stopping.wait(self.lease / 3):
             with self._lock:
                 held = dict(self._held)
             if not held:
@@ -63,16 +65,3 @@ class LeaseKeeper:
                     self._lost.add(request_id)
                 log.info("lease of %s lost; aborting its generation", request_id)
                 self.host.abort_group(request_id)
-
-
-_keepers: dict[int, LeaseKeeper] = {}
-_keepers_lock = threading.Lock()
-
-
-def keeper(platform: Platform, host: EngineHost) -> LeaseKeeper:
-    """The process's keeper for ``host`` (started on first use)."""
-    with _keepers_lock:
-        found = _keepers.get(id(host))
-        if found is None:
-            found = _keepers[id(host)] = LeaseKeeper(platform, host)
-        return found

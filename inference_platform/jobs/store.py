@@ -1,18 +1,26 @@
-"""Durable job state in the ``requests`` table: insert, claim, renew, complete, stop.
+"""Durable work in the ``requests`` table: insert, claim, renew, record, release, stop.
 
-Every state change is a conditional update, so two workers (a redelivered message, a retry
-racing a slow first attempt) or a worker and a canceller never both win: whoever's condition
-still holds writes, the other learns it lost and backs off.
+One table holds every piece of work a client was given an id for: background and flex
+responses (``batch_id`` NULL, "jobs") and batch lines (``batch_id`` set, "lines"). Every state
+change is a conditional update, so two workers (a redelivered message, a retry racing a slow
+first attempt) or a worker and a canceller never both win: whoever's condition still holds
+writes, the other learns it lost and backs off.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg2.extras import execute_values
 from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
 
 from inference_platform import usage
+from inference_platform.batches import rows
 from inference_platform.db.models import Request
 from inference_platform.platform import Platform
 
@@ -23,6 +31,39 @@ STOPPED = ("cancelled", "failed", "expired")
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One attempt at one piece of work, as a worker claimed it."""
+
+    id: str
+    tier: str
+    model: str
+    endpoint: str
+    owner: str
+    body: dict[str, Any]
+    attempt: int
+    created_at: datetime
+    batch_id: str | None = None
+
+    @property
+    def is_line(self) -> bool:
+        """Batch lines and jobs differ only here: ``batch_id`` is set on lines."""
+        return self.batch_id is not None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The result of one attempt, to be recorded at most once."""
+
+    work: Claimed
+    status: str  # completed | incomplete | failed
+    status_code: int
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    # (input, output) tokens to bill; None bills nothing.
+    bill: tuple[int, int] | None = None
 
 
 def insert(
@@ -40,7 +81,7 @@ def insert(
     previous_response_id: str | None = None,
     deadline_seconds: float | None = None,
 ) -> Request:
-    """Write a queued job and commit it; the caller enqueues its id afterwards."""
+    """Write a queued job and commit it; the caller enqueues a hint afterwards."""
     created = now()
     row = Request(
         id=id,
@@ -57,8 +98,6 @@ def insert(
         store=store,
         previous_response_id=previous_response_id,
         created_at=created,
-        # Counted as dispatched from the start: the sweeper re-enqueues if the message that
-        # follows the commit is lost.
         dispatched_at=created,
         deadline=created + timedelta(seconds=deadline_seconds) if deadline_seconds else None,
     )
@@ -72,78 +111,142 @@ def load(platform: Platform, request_id: str) -> Request | None:
         return s.get(Request, request_id)
 
 
-def claim(platform: Platform, request_id: str, lease_seconds: float) -> Request | None:
-    """Take a queued job for one attempt; None when it is not (or no longer) queued."""
-    stmt = (
-        update(Request)
-        .where(
-            Request.id == request_id,
-            Request.status == "queued",
-            Request.batch_id.is_(None),
-            (Request.deadline.is_(None)) | (Request.deadline > func.now()),
-        )
-        .values(
-            status="in_progress",
-            attempt=Request.attempt + 1,
-            lease_until=func.now() + timedelta(seconds=lease_seconds),
-            started_at=func.coalesce(Request.started_at, func.now()),
-        )
-        .returning(Request)
-        .execution_options(synchronize_session=False)
+# The one claim: queued work of one tier and model, earliest deadline first (1 h batches and
+# flex before 24 h batches; a batch's lines in file order), skipping rows another worker is
+# claiming right now.
+_CLAIM = text(
+    """
+    WITH picked AS (
+        SELECT id FROM requests
+        WHERE tier = :tier AND model = :model AND status = 'queued'
+          AND (deadline IS NULL OR deadline > now())
+        ORDER BY deadline NULLS LAST, batch_id, line_no, created_at
+        LIMIT :n
+        FOR UPDATE SKIP LOCKED
     )
+    UPDATE requests r
+    SET status = 'in_progress', attempt = r.attempt + 1,
+        lease_until = now() + make_interval(secs => :lease),
+        started_at = coalesce(r.started_at, now())
+    FROM picked WHERE r.id = picked.id
+    RETURNING r.id, r.tier, r.model, r.endpoint, r.owner, r.body, r.attempt, r.created_at,
+              r.batch_id
+    """
+)
+
+
+def claim(platform: Platform, *, tier: str, model: str, limit: int) -> list[Claimed]:
+    """Take up to ``limit`` queued pieces of work for one attempt each."""
+    if limit <= 0:
+        return []
+    params = {"tier": tier, "model": model, "n": limit, "lease": platform.settings.lease_seconds}
     with platform.db.session() as s:
-        return s.scalars(stmt).first()
+        found = s.execute(_CLAIM, params).all()
+    return [Claimed(*row) for row in found]
+
+
+_RENEW = text(
+    "UPDATE requests r SET lease_until = now() + make_interval(secs => :lease) "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[])) AS v(id, attempt) "
+    "WHERE r.id = v.id AND r.attempt = v.attempt AND r.status = 'in_progress' "
+    "RETURNING r.id"
+)
 
 
 def renew(platform: Platform, held: dict[str, int], lease_seconds: float) -> set[str]:
-    """Extend the leases of the jobs this process runs; returns the ids still ours."""
+    """Extend the leases of the work this process runs; returns the ids still ours."""
     if not held:
         return set()
-    ids, attempts = list(held), [held[i] for i in held]
-    stmt = text(
-        "UPDATE requests r SET lease_until = now() + make_interval(secs => :lease) "
-        "FROM unnest(CAST(:ids AS text[]), CAST(:attempts AS int[])) AS v(id, attempt) "
-        "WHERE r.id = v.id AND r.attempt = v.attempt AND r.status = 'in_progress' "
-        "RETURNING r.id"
-    )
+    params = {"lease": lease_seconds, "ids": list(held), "attempts": list(held.values())}
     with platform.db.session() as s:
-        rows = s.execute(stmt, {"lease": lease_seconds, "ids": ids, "attempts": attempts})
-        return {row[0] for row in rows}
+        return {row[0] for row in s.execute(_RENEW, params)}
 
 
-def complete(
-    platform: Platform,
-    job: Request,
-    *,
-    status: str,
-    result: dict[str, Any] | None,
-    usage_row: dict[str, Any],
-) -> bool:
-    """Record the result of attempt ``job.attempt`` and bill it, in one transaction.
+# Exactly-once completion: only rows still in progress at the claimed attempt take a result.
+# Lines get a result sequence number (their order in the output files).
+_RECORD = """
+    UPDATE requests AS r
+    SET status = v.status, status_code = v.code, result = v.result, error = v.error,
+        result_seq = CASE WHEN r.batch_id IS NULL THEN NULL
+                          ELSE nextval('request_result_seq') END,
+        finished_at = now(), lease_until = NULL
+    FROM (VALUES %s) AS v(id, attempt, status, code, result, error)
+    WHERE r.id = v.id AND r.status = 'in_progress' AND r.attempt = v.attempt
+    RETURNING r.id
+"""
 
-    False when the attempt no longer owns the job (cancelled, expired, or retried elsewhere).
+
+def record(session: Session, done: Sequence[Finished]) -> set[str]:
+    """Record results and bill them in the caller's transaction; returns the ids written.
+
+    A result whose attempt no longer owns its row (cancelled, expired, retried elsewhere)
+    is dropped here, with its bill.
     """
-    stmt = (
-        update(Request)
-        .where(
-            Request.id == job.id,
-            Request.status == "in_progress",
-            Request.attempt == job.attempt,
+    if not done:
+        return set()
+    batches = {f.work.batch_id for f in done if f.work.batch_id is not None}
+    # Result order equals commit order for readers of partial batch results.
+    rows.lock_batches(session, batches)
+    values = [
+        (
+            f.work.id,
+            f.work.attempt,
+            f.status,
+            f.status_code,
+            None if f.result is None else json.dumps(f.result, separators=(",", ":")),
+            None if f.error is None else json.dumps(f.error),
         )
-        .values(
-            status=status,
-            result=result,
-            status_code=200,
-            lease_until=None,
-            finished_at=func.now(),
+        for f in done
+    ]
+    cursor = session.connection().connection.cursor()
+    try:
+        returned = execute_values(
+            cursor,
+            _RECORD,
+            values,
+            template="(%s, %s::int, %s, %s::int, %s::jsonb, %s::jsonb)",
+            fetch=True,
         )
-        .execution_options(synchronize_session=False)
+    finally:
+        cursor.close()
+    written = {r[0] for r in returned}
+    usage.record(
+        session,
+        [
+            usage.usage_row(
+                request_id=f.work.id,
+                owner=f.work.owner,
+                model=f.work.model,
+                tier=f.work.tier,
+                endpoint=f.work.endpoint,
+                input_tokens=f.bill[0],
+                output_tokens=f.bill[1],
+                batch_id=f.work.batch_id,
+            )
+            for f in done
+            if f.work.id in written and f.bill is not None
+        ],
     )
-    with platform.db.session() as s:
-        if s.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        usage.record(s, [usage_row])
-    return True
+    for batch_id in batches:
+        statuses = {f.status for f in done if f.work.batch_id == batch_id and f.work.id in written}
+        rows.ensure_result_files(
+            session,
+            batch_id,
+            output=bool(statuses - {"failed"}),
+            error="failed" in statuses,
+        )
+    return written
+
+
+_RELEASE = text(
+    "UPDATE requests SET status = 'queued', lease_until = NULL, dispatched_at = now() "
+    "WHERE id = :id AND status = 'in_progress' AND attempt = :attempt"
+)
+
+
+def release(session: Session, work: Claimed) -> None:
+    """Hand a claimed piece of work back to the queue (its attempt still counts)."""
+    session.execute(_RELEASE, {"id": work.id, "attempt": work.attempt})
 
 
 def transition(
@@ -175,7 +278,7 @@ def transition(
         .execution_options(synchronize_session=False)
     )
     with platform.db.session() as s:
-        return bool(s.execute(stmt).rowcount == 1)  # type: ignore[attr-defined]
+        return rows.rowcount(s.execute(stmt)) == 1
 
 
 def save_stopped_result(

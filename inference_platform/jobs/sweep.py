@@ -1,24 +1,28 @@
-"""The sweeper's part for durable jobs outside batches (background responses, flex).
+"""The sweeper: Postgres is the source of truth, Celery messages are hints.
 
-Each step repairs one gap, with conditional updates and ``SKIP LOCKED`` so several control
-processes may sweep at once:
+Runs periodically on the control role. Each part repairs one kind of gap, with conditional
+updates and ``SKIP LOCKED`` so several control processes may sweep at once:
 
-* past their deadline: expired, keeping any output already produced;
-* a lapsed lease (the worker died or stalled): queued again, or failed at the attempt cap;
-* queued but not picked up within the dispatch grace (a lost message, a broker restart):
-  published again, but only as many as the queue is missing, so a long but healthy queue is
-  not flooded with duplicates.
+* jobs past their deadline: expired, keeping any output already produced;
+* lapsed leases (the worker died or stalled), jobs and batch lines alike: queued again, or
+  failed at the attempt cap;
+* the batch lifecycle's own repairs (``batches.sweep``): lost validations, expired windows,
+  batches left to finalise, expired uploads.
+
+Queued work that no worker was told about is the dispatcher's (``dispatch``), every second.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
 
-from inference_platform.celery_app import queue_name
+from inference_platform.batches import lifecycle, rows
+from inference_platform.batches import sweep as batch_sweep
 from inference_platform.jobs import dispatch
 from inference_platform.jobs.finish import finalize
 from inference_platform.platform import Platform
@@ -29,9 +33,16 @@ _BATCH = 500
 
 
 def sweep(platform: Platform) -> None:
-    expire_overdue(platform)
-    recover_lapsed(platform)
-    redispatch_stale(platform)
+    parts: list[Callable[[Platform], Any]] = [
+        expire_overdue,
+        recover_lapsed,
+        *batch_sweep.PARTS,
+    ]
+    for part in parts:
+        try:
+            part(platform)
+        except Exception:  # one failing part must not stop the others
+            log.exception("sweep part %s failed", part.__name__)
 
 
 def _execute(platform: Platform, sql: str, params: dict[str, Any]) -> list[Any]:
@@ -40,13 +51,14 @@ def _execute(platform: Platform, sql: str, params: dict[str, Any]) -> list[Any]:
 
 
 def expire_overdue(platform: Platform) -> list[str]:
+    """Jobs past their deadline (a batch's lines expire with their batch)."""
     error = {
         "code": "server_error",
         "message": "The request could not be processed before its deadline; "
         "retry it later or use the default service tier.",
         "param": None,
     }
-    rows = _execute(
+    found = _execute(
         platform,
         "WITH due AS (SELECT id FROM requests WHERE batch_id IS NULL "
         "AND status IN ('queued', 'in_progress') AND deadline < now() "
@@ -56,13 +68,34 @@ def expire_overdue(platform: Platform) -> list[str]:
         "RETURNING r.id",
         {"n": _BATCH, "error": json.dumps(error)},
     )
-    ids = [row[0] for row in rows]
+    ids = [row[0] for row in found]
     for request_id in ids:
         platform.events.cancel(request_id)  # a worker still running it stops
         finalize(platform, request_id)
     if ids:
         log.info("expired %d jobs past their deadline", len(ids))
     return ids
+
+
+_LAPSED = """
+    WITH lapsed AS (
+        SELECT id FROM requests
+        WHERE status = 'in_progress' AND lease_until < now()
+          AND (attempt < :cap OR batch_id IS NULL OR batch_id = ANY(:locked))
+        ORDER BY lease_until LIMIT :n FOR UPDATE SKIP LOCKED
+    )
+    UPDATE requests r SET
+        status = CASE WHEN r.attempt < :cap THEN 'queued' ELSE 'failed' END,
+        lease_until = NULL, dispatched_at = now(),
+        error = CASE WHEN r.attempt < :cap THEN NULL ELSE CAST(:error AS JSONB) END,
+        status_code = CASE WHEN r.attempt < :cap OR r.batch_id IS NOT NULL THEN NULL
+                           ELSE 500 END,
+        finished_at = CASE WHEN r.attempt < :cap THEN NULL ELSE now() END,
+        result_seq = CASE WHEN r.attempt < :cap OR r.batch_id IS NULL THEN NULL
+                          ELSE nextval('request_result_seq') END
+    FROM lapsed WHERE r.id = lapsed.id
+    RETURNING r.id, r.status, r.tier, r.model, r.batch_id
+"""
 
 
 def recover_lapsed(platform: Platform) -> tuple[list[str], list[str]]:
@@ -73,62 +106,35 @@ def recover_lapsed(platform: Platform) -> tuple[list[str], list[str]]:
         "message": f"The worker running this request was lost {cap} times; giving up.",
         "param": None,
     }
-    rows = _execute(
-        platform,
-        "WITH lapsed AS (SELECT id FROM requests WHERE batch_id IS NULL "
-        "AND status = 'in_progress' AND lease_until < now() "
-        "ORDER BY lease_until LIMIT :n FOR UPDATE SKIP LOCKED) "
-        "UPDATE requests r SET "
-        "status = CASE WHEN r.attempt < :cap THEN 'queued' ELSE 'failed' END, "
-        "lease_until = NULL, dispatched_at = now(), "
-        "error = CASE WHEN r.attempt < :cap THEN NULL ELSE CAST(:error AS JSONB) END, "
-        "status_code = CASE WHEN r.attempt < :cap THEN NULL ELSE 500 END, "
-        "finished_at = CASE WHEN r.attempt < :cap THEN NULL ELSE now() END "
-        "FROM lapsed WHERE r.id = lapsed.id RETURNING r.id, r.status, r.tier, r.model",
-        {"n": _BATCH, "cap": cap, "error": json.dumps(error)},
-    )
-    retried, failed = [], []
-    for request_id, status, tier, model in rows:
+    with platform.db.session() as s:
+        # Lines failing here get a result sequence number: take their batches' locks first
+        # (the documented lock order), and leave lines of other batches to the next sweep.
+        over = s.scalars(
+            text(
+                "SELECT DISTINCT batch_id FROM requests WHERE status = 'in_progress' "
+                "AND lease_until < now() AND attempt >= :cap AND batch_id IS NOT NULL"
+            ),
+            {"cap": cap},
+        ).all()
+        rows.lock_batches(s, over)
+        params = {"n": _BATCH, "cap": cap, "error": json.dumps(error), "locked": list(over)}
+        changed = s.execute(text(_LAPSED), params).all()
+        failed_batches = {b for _id, status, _t, _m, b in changed if b and status == "failed"}
+        for batch_id in failed_batches:
+            rows.ensure_result_files(s, batch_id, output=False, error=True)
+    retried, failed, queues = [], [], set()
+    for request_id, status, tier, model, batch_id in changed:
         if status == "queued":
-            dispatch.send(platform, tier, model, request_id)
             retried.append(request_id)
+            queues.add((tier, model))
         else:
-            finalize(platform, request_id)
             failed.append(request_id)
-    if rows:
+            if batch_id is None:
+                finalize(platform, request_id)
+    for tier, model in queues:
+        dispatch.hint(platform, tier, model)
+    for batch_id in failed_batches:
+        lifecycle.finalize(platform, batch_id)
+    if changed:
         log.info("lapsed leases: %d retried, %d failed", len(retried), len(failed))
     return retried, failed
-
-
-def redispatch_stale(platform: Platform) -> list[str]:
-    grace = platform.settings.dispatch_grace_seconds
-    groups = _execute(
-        platform,
-        "SELECT tier, model, count(*) AS queued, count(*) FILTER "
-        "(WHERE dispatched_at < now() - make_interval(secs => :grace)) AS stale "
-        "FROM requests WHERE batch_id IS NULL AND status = 'queued' GROUP BY tier, model",
-        {"grace": grace},
-    )
-    sent: list[str] = []
-    for tier, model, queued, stale in groups:
-        if not stale:
-            continue
-        missing = queued - dispatch.backlog(platform, queue_name(tier, model))
-        if missing <= 0:
-            continue
-        rows = _execute(
-            platform,
-            "WITH pick AS (SELECT id FROM requests WHERE batch_id IS NULL "
-            "AND status = 'queued' AND tier = :tier AND model = :model "
-            "AND dispatched_at < now() - make_interval(secs => :grace) "
-            "ORDER BY dispatched_at LIMIT :n FOR UPDATE SKIP LOCKED) "
-            "UPDATE requests r SET dispatched_at = now() FROM pick WHERE r.id = pick.id "
-            "RETURNING r.id",
-            {"tier": tier, "model": model, "grace": grace, "n": min(stale, missing)},
-        )
-        for (request_id,) in rows:
-            dispatch.send(platform, tier, model, request_id)
-            sent.append(request_id)
-    if sent:
-        log.info("re-enqueued %d jobs that no worker picked up", len(sent))
-    return sent

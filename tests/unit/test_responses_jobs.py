@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from datetime import UTC, datetime
 
 import pytest
 
 from inference_platform.engines import build_engine
+from inference_platform.engines.base import Delta
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import ChoiceEnd, End, Started, TextDelta
-from inference_platform.generation import CHAT, plan
+from inference_platform.generation import CHAT, GenerationResult, plan
 from inference_platform.jobs import progress
-from inference_platform.jobs.runner import resume
+from inference_platform.jobs.attempts import JobAttempt
+from inference_platform.jobs.store import Claimed
 
 
 @pytest.fixture
@@ -42,17 +44,9 @@ def test_progress_reads_text_counts_and_stops_at_the_end() -> None:
     assert not progress.read([Started(attempt=1)]).produced
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def __call__(self, *args: Any) -> None:
-        self.calls.append(args)
-
-
 def test_resume_continues_unfinished_choices(host: EngineHost) -> None:
     body = {"messages": [{"role": "user", "content": "tell me"}], "n": 3, "max_tokens": 10}
-    requests, prompt_of = plan(host, CHAT, body, "chatcmpl-1", tier="flex", default_max_tokens=16)
+    requests, _ = plan(host, CHAT, body, "chatcmpl-1", tier="flex", default_max_tokens=16)
     prior = progress.read(
         [
             Started(attempt=1),
@@ -62,9 +56,15 @@ def test_resume_continues_unfinished_choices(host: EngineHost) -> None:
             ChoiceEnd(2, "stop", 1, 4),
         ]
     )
-    publish = Recorder()
-    result = resume(host, requests, prompt_of, prior, publish)  # type: ignore[arg-type]
-    first, full, stopped = result.choices
+    work = Claimed("chatcmpl-1", "flex", "sim", CHAT, "t", body, 2, datetime.now(UTC))
+    attempt = JobAttempt(work, result=GenerationResult.empty([0, 0, 0]))
+    attempt.prior = prior
+    attempt._resume(requests)
+    published = attempt.opening_events()
+    for j, delta in host.stream(attempt.requests):
+        assert isinstance(delta, Delta)
+        attempt.on_delta(j, delta, published)
+    first, full, stopped = attempt.result.choices
     # Choice 0 went on from its text with the 7 tokens it had left.
     assert first.text.startswith("one two three") and first.completion_tokens == 10
     assert len(first.text.removeprefix("one two three").split()) == 7
@@ -72,7 +72,9 @@ def test_resume_continues_unfinished_choices(host: EngineHost) -> None:
     # Choice 1 had used its whole budget; choice 2 had finished: neither runs again.
     assert full.finish_reason == "length" and full.completion_tokens == 10
     assert stopped.text == "done" and stopped.finish_reason == "stop"
-    assert result.prompt_tokens == 4 and result.completion_tokens == 21
+    assert attempt.result.prompt_tokens == 4 and attempt.result.completion_tokens == 21
     # Published counts continue the earlier attempt's: 3 + the new tokens, same prompt.
-    assert publish.calls[-1][0] == 0 and publish.calls[-1][3:] == (10, 4)
-    assert (1, "", "length", 10, 4) in publish.calls
+    last = published[-1][1]
+    assert isinstance(last, TextDelta | ChoiceEnd) and last.index == 0
+    assert (last.output_tokens, last.prompt_tokens) == (10, 4)
+    assert ("chatcmpl-1", ChoiceEnd(1, "length", 10, 4)) in published

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from inference_platform import sweeper
-from inference_platform.batches import dispatch as batch_dispatch
 from inference_platform.batches import lifecycle as batch_lifecycle
 from inference_platform.batches import validate as batch_validate
 from inference_platform.batches.checks import line_checks
 from inference_platform.celery_app import (
-    TASK_DISPATCH_BATCHES,
+    TASK_DISPATCH,
     TASK_FINALIZE_BATCH,
     TASK_SWEEP,
     TASK_VALIDATE_BATCH,
 )
+from inference_platform.jobs import dispatch as work_dispatch
+from inference_platform.jobs import sweep as work_sweep
 from workers.runtime import current
 
 
 @shared_task(name=TASK_SWEEP, ignore_result=True)
 def sweep() -> None:
     """Re-enqueue lost work, retry lapsed leases, fail what exceeded its attempts."""
-    sweeper.sweep(current().platform)
+    work_sweep.sweep(current().platform)
 
 
 @shared_task(name=TASK_VALIDATE_BATCH, ignore_result=True)
@@ -30,10 +30,10 @@ def validate_batch(batch_id: str) -> None:
     batch_validate.validate(current().platform, batch_id, line_checks())
 
 
-@shared_task(name=TASK_DISPATCH_BATCHES, ignore_result=True)
-def dispatch_batches() -> None:
-    """Keep every model's batch queue topped up with chunk hints."""
-    batch_dispatch.dispatch(current().platform)
+@shared_task(name=TASK_DISPATCH, ignore_result=True)
+def dispatch() -> None:
+    """Hint every queue that has queued work no worker was told about."""
+    work_dispatch.dispatch(current().platform)
 
 
 @shared_task(name=TASK_FINALIZE_BATCH, ignore_result=True)

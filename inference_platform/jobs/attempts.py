@@ -1,0 +1,240 @@
+"""One attempt at one claimed piece of work, as the feed runs it.
+
+Jobs (background and flex responses) and batch lines run the same way: plan the engine
+requests, fold every delta into one ``GenerationResult``, and end with a result that is
+recorded at most once. They differ in a few hooks:
+
+* a job announces itself and streams its deltas (with running token counts) on the event
+  channel, continues an earlier attempt's text instead of starting over, is recorded at once
+  (a client may be waiting) and, when stopped, keeps what it had streamed;
+* a line streams nothing, always starts over, and is recorded in groups with its batch's
+  other lines; a line aborted from outside goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from inference_platform.batches import outputs
+from inference_platform.db.models import Request
+from inference_platform.engines.base import Delta, EngineAborted, EngineError, GenerationRequest
+from inference_platform.engines.host import EngineHost
+from inference_platform.events import ChoiceEnd, End, Event, Started, TextDelta
+from inference_platform.generation import GenerationResult, error_event, plan
+from inference_platform.jobs import progress, results
+from inference_platform.jobs.finish import finalize, stop
+from inference_platform.jobs.leases import LeaseKeeper
+from inference_platform.jobs.progress import Progress
+from inference_platform.jobs.store import Claimed, Finished
+from inference_platform.platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """What every attempt of one feed shares."""
+
+    platform: Platform
+    host: EngineHost
+    leases: LeaseKeeper
+
+
+@dataclass
+class Attempt:
+    work: Claimed
+    result: GenerationResult = field(default_factory=GenerationResult)
+    # Engine requests still to run, and the choice each one produces.
+    requests: list[GenerationRequest] = field(default_factory=list)
+    where: list[int] = field(default_factory=list)
+    running: int = 0
+    failure: BaseException | None = None
+    # Choices that end without running (their budget was spent by an earlier attempt).
+    spent: list[int] = field(default_factory=list)
+
+    def start(self, ctx: Context) -> bool:
+        """Plan the engine requests (a planning error is kept as the attempt's failure).
+
+        False when the attempt has already been dealt with and needs nothing more.
+        """
+        raise NotImplementedError
+
+    def opening_events(self) -> list[tuple[str, Event]]:
+        """Events to publish as the attempt starts."""
+        return []
+
+    def on_delta(self, j: int, delta: Delta, out: list[tuple[str, Event]]) -> None:
+        """Fold a delta of engine request ``j``; events to publish go to ``out``."""
+        self.result.add(self.where[j], delta)
+
+    def on_failure(self, ctx: Context, exc: BaseException) -> None:
+        if self.failure is None:
+            self.failure = exc
+            # The first failure ends the attempt: stop its sibling choices too.
+            ctx.host.abort_group(self.work.id)
+
+    def finish(self, ctx: Context) -> Finished | None:
+        """The attempt's result for the recorder, or None when it was handled here."""
+        raise NotImplementedError
+
+    def _plan(self, ctx: Context, body: dict[str, Any]) -> list[GenerationRequest]:
+        requests, prompt_of = plan(
+            ctx.host,
+            self.work.endpoint,
+            body,
+            self.work.id,
+            tier=self.work.tier,
+            default_max_tokens=ctx.platform.settings.default_max_tokens,
+        )
+        self.result = GenerationResult.empty(prompt_of)
+        return requests
+
+
+class LineAttempt(Attempt):
+    """A batch line: fresh every attempt, nothing streamed, recorded with its batch."""
+
+    created: int = 0
+
+    def start(self, ctx: Context) -> bool:
+        self.created = int(time.time())
+        try:
+            self.requests = self._plan(ctx, outputs.prepare(self.work.endpoint, self.work.body))
+        except Exception as exc:  # e.g. the prompt does not fit: this line fails, not the feed
+            self.failure = exc
+        self.where = list(range(len(self.requests)))
+        return True
+
+    def finish(self, ctx: Context) -> Finished | None:
+        if isinstance(self.failure, EngineAborted):
+            return None  # closed by cancel or expiry, or a stray abort: the feed hands it back
+        work = self.work
+        if self.failure is not None:
+            status_code, body = outputs.error_body(self.failure)
+            return Finished(work, "failed", status_code, result=body)
+        body = outputs.success_body(
+            work.endpoint, work.id, work.model, work.body, self.result, self.created
+        )
+        bill = (self.result.prompt_tokens, self.result.completion_tokens)
+        return Finished(work, "completed", 200, result=body, bill=bill)
+
+
+class JobAttempt(Attempt):
+    """A background or flex response: streamed, resumable, recorded at once."""
+
+    prior: Progress | None = None
+
+    def start(self, ctx: Context) -> bool:
+        events = ctx.platform.events
+        self.prior = progress.read(events.all_events(self.work.id))
+        if events.start(self.work.id, Started(attempt=self.work.attempt)):
+            # Stopped between our claim and now, before the generation existed to abort.
+            finalize(ctx.platform, self.work.id)
+            return False
+        try:
+            planned = self._plan(ctx, self.work.body)
+        except Exception as exc:
+            self.failure = exc
+            return True
+        self._resume(planned)
+        return True
+
+    def _resume(self, planned: list[GenerationRequest]) -> None:
+        """Continue what earlier attempts streamed: a finished choice is kept, an unfinished
+        one goes on from its text with the output budget that is left."""
+        prior = self.prior or Progress()
+        for i, req in enumerate(planned):
+            choice = self.result.choices[i]
+            choice.text = prior.text(i)
+            choice.prior_tokens = choice.completion_tokens = prior.output_tokens.get(i, 0)
+            choice.prompt_tokens = prior.prompt_tokens.get(i, 0)
+            if i in prior.finish:
+                choice.finish_reason = prior.finish[i]
+                continue
+            left = req.params.max_tokens - choice.completion_tokens
+            if left <= 0:
+                choice.finish_reason = "length"
+                self.spent.append(i)
+                continue
+            if choice.text or choice.completion_tokens:
+                params = replace(req.params, max_tokens=left)
+                req = replace(req, prompt=req.prompt + choice.text, params=params)
+            self.requests.append(req)
+            self.where.append(i)
+
+    def opening_events(self) -> list[tuple[str, Event]]:
+        """Ends of choices whose budget an earlier attempt spent: they never run again."""
+        events: list[tuple[str, Event]] = []
+        for i in self.spent:
+            choice = self.result.choices[i]
+            end = ChoiceEnd(i, "length", choice.completion_tokens, choice.prompt_tokens)
+            events.append((self.work.id, end))
+        return events
+
+    def on_delta(self, j: int, delta: Delta, out: list[tuple[str, Event]]) -> None:
+        i = self.where[j]
+        choice = self.result.add(i, delta)
+        n, p = choice.completion_tokens, choice.prompt_tokens
+        if delta.text:
+            out.append((self.work.id, TextDelta(i, delta.text, n, p)))
+        if delta.finish_reason:
+            out.append((self.work.id, ChoiceEnd(i, delta.finish_reason, n, p)))
+
+    def finish(self, ctx: Context) -> Finished | None:
+        platform, work = ctx.platform, self.work
+        if ctx.leases.lost(work.id):
+            return None  # another attempt (or a stop) owns it now
+        if isinstance(self.failure, EngineAborted):
+            finalize(platform, work.id)  # cancelled or expired: keep its output
+            return None
+        if self.failure is not None:
+            if not isinstance(self.failure, EngineError):
+                log.error("job %s failed", work.id, exc_info=self.failure)
+            err = error_event(self.failure)
+            stop(
+                platform,
+                work.id,
+                status="failed",
+                status_code=err.status,
+                error={"code": err.code, "message": err.message, "param": err.param},
+                attempt=work.attempt,
+                notify=False,
+            )
+            return None
+        outcome = results.Outcome(
+            status="completed",
+            texts=[c.text for c in self.result.choices],
+            finish=[c.finish_reason for c in self.result.choices],
+            prompt_tokens=self.result.prompt_tokens,
+            output_tokens=self.result.completion_tokens,
+        )
+        obj = results.build(_row(work), outcome)
+        bill = (outcome.prompt_tokens, outcome.output_tokens)
+        return Finished(work, results.job_status(obj, outcome), 200, result=obj, bill=bill)
+
+    def recorded(self, ctx: Context, written: bool, status: str) -> None:
+        """After the conditional write: wake readers, or keep what a stop left us."""
+        if written:
+            # Postgres first, then the notice: a reader woken by End always finds the result.
+            ctx.platform.events.publish(self.work.id, End(self.result.usage(), status=status))
+        else:
+            finalize(ctx.platform, self.work.id)  # stopped while we finished
+
+
+def _row(work: Claimed) -> Request:
+    """A detached row with what the object builders read."""
+    return Request(
+        id=work.id,
+        owner=work.owner,
+        tier=work.tier,
+        endpoint=work.endpoint,
+        model=work.model,
+        body=work.body,
+        created_at=work.created_at,
+    )
+
+
+def attempt_for(work: Claimed) -> Attempt:
+    return LineAttempt(work) if work.is_line else JobAttempt(work)

@@ -1,0 +1,273 @@
+"""The continuous feed: keeps a worker's engine supplied with durable work of one tier.
+
+One feed per worker process and tier (``flex``, ``batch``, and ``realtime`` for background
+responses served in the realtime tier). A hint on the tier's queue wakes it; it then keeps up
+to ``capacity`` pieces of work in flight, claiming more (earliest deadline first) as pieces
+finish, so the engine never idles behind one long line. It runs on its own thread, so it holds
+no Celery thread: a hint is acknowledged at once, and realtime tasks keep the threads.
+
+Results of batch lines are recorded in groups (one transaction per ``FLUSH_LINES`` lines or
+``FLUSH_SECONDS``), jobs at once; both through the same exactly-once conditional update.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from inference_platform.batches import lifecycle, rows
+from inference_platform.engines.base import Delta
+from inference_platform.events import Event
+from inference_platform.jobs import store
+from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, attempt_for
+from inference_platform.jobs.store import Finished
+
+log = logging.getLogger(__name__)
+
+FLUSH_LINES = 256
+FLUSH_SECONDS = 0.5
+# Look for more work at least this often while some runs (hints can be lost).
+CLAIM_EVERY_SECONDS = 1.0
+# After a database error, wait this long before claiming again.
+RETRY_SECONDS = 1.0
+
+_DONE = object()
+
+
+@dataclass
+class _Recorder:
+    """Buffers finished lines and writes them in groups."""
+
+    ctx: Context
+    pending: list[Finished] = field(default_factory=list)
+    last: float = field(default_factory=time.monotonic)
+    batches: set[str] = field(default_factory=set)
+
+    def add(self, done: Finished) -> None:
+        self.pending.append(done)
+        self.flush(force=False)
+
+    def flush(self, *, force: bool = True) -> None:
+        due = len(self.pending) >= FLUSH_LINES or time.monotonic() - self.last >= FLUSH_SECONDS
+        if not self.pending or not (force or due):
+            return
+        self.last = time.monotonic()
+        try:
+            with self.ctx.platform.db.session() as s:
+                store.record(s, self.pending)
+        except Exception as exc:  # Postgres away: keep them (leases held) and try again
+            log.warning("recording %d lines failed: %s", len(self.pending), exc)
+            return
+        done, self.pending = self.pending, []
+        for item in done:
+            self.ctx.leases.release(item.work.id)
+        self.batches.update(d.work.batch_id for d in done if d.work.batch_id is not None)
+        self._finalize_idle()
+
+    def _finalize_idle(self) -> None:
+        """Ask for finalisation of batches that have nothing left to run."""
+        for batch_id in list(self.batches):
+            with self.ctx.platform.db.session() as s:
+                idle = not rows.has_unfinished(s, batch_id)
+            if idle:
+                self.batches.discard(batch_id)
+                lifecycle.request_finalize(self.ctx.platform, batch_id)
+
+
+Item = tuple[Attempt, int, Delta | BaseException | object]
+
+
+class Feed:
+    def __init__(self, ctx: Context, *, tier: str, model: str, capacity: int) -> None:
+        self.ctx = ctx
+        self.tier = tier
+        self.model = model
+        self.capacity = max(1, capacity)
+        self._inbox: queue.Queue[Item] = queue.Queue()
+        self._inflight: dict[str, Attempt] = {}
+        self._recorder = _Recorder(ctx)
+        self._lock = threading.Lock()
+        self._wakes = 0
+        self._running = False
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- control (any thread) -------------------------------------------------------------
+    def wake(self) -> None:
+        """Work may be waiting: start serving, or tell the running loop to look again."""
+        with self._lock:
+            self._wakes += 1
+            if self._running or self._stopping.is_set():
+                return
+            self._running = True
+            self._thread = threading.Thread(
+                target=self._serve, name=f"feed-{self.tier}", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Claim nothing more, hand back what runs, and wait for the loop to end."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    # -- the loop (its own thread) --------------------------------------------------------
+    def _serve(self) -> None:
+        try:
+            self._loop()
+        except Exception:
+            log.exception("the %s feed of %s failed; its work goes back", self.tier, self.model)
+            self._hand_back_all()
+            with self._lock:
+                self._running = False
+
+    def _loop(self) -> None:
+        seen, last_claim, finished = -1, 0.0, False
+        while True:
+            if self._stopping.is_set():
+                self._hand_back_all()
+                self._recorder.flush()
+                with self._lock:
+                    self._running = False
+                return
+            with self._lock:
+                wakes = self._wakes
+            room = self.capacity - len(self._inflight)
+            stale = time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS
+            if room > 0 and (wakes != seen or finished or stale):
+                seen, last_claim = wakes, time.monotonic()
+                self._claim(room)
+            if not self._inflight:
+                self._recorder.flush()
+                with self._lock:
+                    if self._wakes == seen and not self._recorder.pending:
+                        self._running = False  # decided under the lock: no wake is lost
+                        return
+                continue
+            finished = self._pump()
+            self._recorder.flush(force=False)
+
+    def _claim(self, room: int) -> None:
+        try:
+            claimed = store.claim(self.ctx.platform, tier=self.tier, model=self.model, limit=room)
+        except Exception as exc:  # Postgres away: the hint stays valid, try again soon
+            log.warning("claiming %s work of %s failed: %s", self.tier, self.model, exc)
+            self._stopping.wait(RETRY_SECONDS)
+            return
+        for work in claimed:
+            self._start(attempt_for(work))
+
+    def _start(self, attempt: Attempt) -> None:
+        ctx, work = self.ctx, attempt.work
+        ctx.leases.hold(work.id, work.attempt)
+        if not attempt.start(ctx):
+            ctx.leases.release(work.id)
+            return
+        self._inflight[work.id] = attempt
+        if not attempt.requests:
+            self._end(attempt)
+            return
+        self._publish(attempt.opening_events())
+        attempt.running = len(attempt.requests)
+        for j, request in enumerate(attempt.requests):
+            sink = _Sink(self._inbox, attempt, j)
+            ctx.host.submit(request, sink).add_done_callback(sink.done)
+
+    def _pump(self) -> bool:
+        """Handle what the engine produced since last time (waits briefly for the first);
+        True when a piece of work finished, so there is room to claim more."""
+        finished = False
+        out: list[tuple[str, Event]] = []
+        for attempt, j, item in self._drain():
+            if item is _DONE:
+                attempt.running -= 1
+                if attempt.running == 0:
+                    self._publish(out)
+                    self._end(attempt)
+                    finished = True
+            elif isinstance(item, BaseException):
+                attempt.on_failure(self.ctx, item)
+            elif isinstance(item, Delta) and attempt.failure is None:
+                attempt.on_delta(j, item, out)
+        self._publish(out)
+        return finished
+
+    def _drain(self) -> Iterator[Item]:
+        try:
+            yield self._inbox.get(timeout=0.2)
+        except queue.Empty:
+            return
+        for _ in range(4096):
+            try:
+                yield self._inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _publish(self, out: list[tuple[str, Event]]) -> None:
+        """Publish a job's events in one round trip (never once the job is no longer ours)."""
+        if not out:
+            return
+        events = [(rid, e) for rid, e in out if not self.ctx.leases.lost(rid)]
+        out.clear()
+        try:
+            self.ctx.platform.events.publish_many(events)
+        except Exception as exc:  # readers recover from the row; generation goes on
+            log.warning("publishing %d events failed: %s", len(events), exc)
+
+    def _end(self, attempt: Attempt) -> None:
+        ctx, work = self.ctx, attempt.work
+        self._inflight.pop(work.id, None)
+        try:
+            done = attempt.finish(ctx)
+            if done is None:
+                if work.is_line:
+                    self._hand_back(attempt)  # aborted from outside: back to the queue
+                ctx.leases.release(work.id)
+            elif work.is_line:
+                self._recorder.add(done)  # its lease is released once written
+            else:
+                with ctx.platform.db.session() as s:
+                    written = work.id in store.record(s, [done])
+                ctx.leases.release(work.id)
+                if isinstance(attempt, JobAttempt):
+                    attempt.recorded(ctx, written, done.status)
+        except Exception:
+            log.exception("finishing %s failed; its lease will lapse and it is retried", work.id)
+            ctx.leases.release(work.id)
+
+    def _hand_back(self, attempt: Attempt) -> None:
+        with self.ctx.platform.db.session() as s:
+            store.release(s, attempt.work)
+
+    def _hand_back_all(self) -> None:
+        """Abort what runs and return it to the queue at once (not after its lease)."""
+        for attempt in list(self._inflight.values()):
+            self.ctx.host.abort_group(attempt.work.id)
+            try:
+                self._hand_back(attempt)
+            except Exception:
+                log.exception("could not hand back %s; its lease will lapse", attempt.work.id)
+            self.ctx.leases.release(attempt.work.id)
+        self._inflight.clear()
+
+
+@dataclass(frozen=True)
+class _Sink:
+    """Routes one engine request's deltas to the feed's inbox (called on the engine loop)."""
+
+    inbox: queue.Queue[Item]
+    attempt: Attempt
+    j: int
+
+    def __call__(self, item: Delta | BaseException) -> None:
+        self.inbox.put((self.attempt, self.j, item))
+
+    def done(self, _future: Future[None]) -> None:
+        """The generation ended (after its last delta or its exception)."""
+        self.inbox.put((self.attempt, self.j, _DONE))
