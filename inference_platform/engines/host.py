@@ -51,6 +51,10 @@ class EngineHost:
             self.call(self.engine.stop(), timeout=30)
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
+            # Close the stopped loop: an unclosed one keeps its selector and self-pipe open.
+            self._thread.join(timeout=30)
+            if not self._thread.is_alive():
+                self._loop.close()
 
     def call(self, coro: Any, timeout: float | None = None) -> Any:
         """Run a coroutine on the engine loop and wait for its result."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -43,6 +45,6 @@ def test_settings_command_prints_the_table(runner: CliRunner) -> None:
     assert result.exit_code == 0 and result.output.strip() == settings_table()
 
 
-def test_demo_model_command_is_idempotent(runner: CliRunner, demo_model_path) -> None:
+def test_demo_model_command_is_idempotent(runner: CliRunner, demo_model_path: Path) -> None:
     result = runner.invoke(main, ["demo-model", str(demo_model_path)])
     assert result.exit_code == 0 and result.output.strip() == str(demo_model_path)

@@ -1,15 +1,10 @@
-"""What batch lines record, and the JSONL lines of output and error files."""
+"""What batch lines record: success bodies and error envelopes."""
 
 from __future__ import annotations
-
-import json
-
-from sqlalchemy import text
 
 from inference_platform.batches import outputs
 from inference_platform.engines.base import ContextLengthError
 from inference_platform.errors import PlatformError
-from inference_platform.files import results
 from inference_platform.generation import CHAT, COMPLETIONS, Choice, GenerationResult
 
 LINE_ID = "batch_req_" + "ab" * 16
@@ -57,42 +52,3 @@ def test_error_bodies_are_openai_envelopes() -> None:
     assert "boom" not in body["error"]["message"]  # internals stay in the logs
     status, _ = outputs.error_body(PlatformError(404, "gone"))
     assert status == 404
-
-
-def test_jsonl_line_shapes(db) -> None:
-    """The SQL that renders a request row as an output / error line."""
-    with db.engine.connect() as conn:
-
-        def render(status_code: int | None, result: dict | None, error: dict | None) -> dict:
-            line = conn.execute(
-                text(
-                    f"SELECT {results.LINE_SQL} FROM (SELECT :id AS id, :cid AS custom_id, "
-                    "CAST(:code AS int) AS status_code, CAST(:result AS jsonb) AS result, "
-                    "CAST(:error AS jsonb) AS error) r"
-                ),
-                {
-                    "id": LINE_ID,
-                    "cid": "my-id",
-                    "code": status_code,
-                    "result": json.dumps(result) if result else None,
-                    "error": json.dumps(error) if error else None,
-                },
-            ).scalar_one()
-            return json.loads(line)
-
-        ok = render(200, {"object": "chat.completion"}, None)
-        assert ok == {
-            "id": LINE_ID,
-            "custom_id": "my-id",
-            "response": {
-                "status_code": 200,
-                "request_id": "req_" + "ab" * 16,
-                "body": {"object": "chat.completion"},
-            },
-            "error": None,
-        }
-        failed = render(400, {"error": {"code": "context_length_exceeded"}}, None)
-        assert failed["response"]["status_code"] == 400 and failed["error"] is None
-        expired = render(None, None, {"code": "batch_expired", "message": "late"})
-        assert expired["response"] is None and expired["error"]["code"] == "batch_expired"
-        assert list(expired) == ["id", "custom_id", "response", "error"]
