@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test key install lint typecheck check bench clean
+.PHONY: run test key install lint format typecheck check bench clean
 
 # The CPU build of torch: the local wheel directory pip is configured with (find-links) where
 # the machine has one, else PyTorch's CPU index. Never a plain PyPI torch: on Linux that is the
@@ -34,14 +34,21 @@ run: $(STAMP)
 key: $(STAMP)
 	@$(BIN)/inference-platform keys create --name "make key"
 
-## Unit and end-to-end tests against real Postgres and Redis.
-test: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/mypy inference_platform api workers cli
+## Lint, format, types and the import contract; then the unit, integration and end-to-end
+## tests against real Postgres and Redis.
+test: lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+## ruff's rules and format, and the layering contract in pyproject.toml [tool.importlinter].
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+## Rewrite the tree in the house format (import order included).
+format: $(STAMP)
+	$(BIN)/ruff check --select I --fix .
+	$(BIN)/ruff format .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy inference_platform api workers cli
