@@ -1,0 +1,214 @@
+"""Batch throughput on real vLLM: the engine alone against the whole platform.
+
+The same N completion requests (the demo model, prompts of 100-200 tokens, output limits of
+16-256 tokens, a third of them with ``ignore_eos`` so some run to their limit and the rest stop
+where the model emits EOS) are run two ways with the same engine settings:
+
+* engine: fed straight to the vLLM engine in this process, all at once, batch priority;
+* platform: one JSONL batch file through the API -> control worker -> one vLLM worker ->
+  Postgres, timed from upload until the output file is read.
+
+Each way prints output tokens per second; the last line is the platform/engine ratio.
+Run from the repository root (vLLM's CPU build installed, as ``make install`` does):
+
+    .venv/bin/python benchmarks/batch_throughput.py [--requests 200] [--batch-size 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from inference_platform.db import Database, migrate  # noqa: E402
+from inference_platform.demo_model import build_demo_model  # noqa: E402
+from inference_platform.engines import build_engine  # noqa: E402
+from inference_platform.engines.host import EngineHost  # noqa: E402
+from inference_platform.engines.tokenizer import ModelTokenizer  # noqa: E402
+from inference_platform.generation import COMPLETIONS, plan  # noqa: E402
+from inference_platform.keys import create_key  # noqa: E402
+from inference_platform.settings import Settings  # noqa: E402
+from tests.stack import Services, Stack, free_port, wait_for  # noqa: E402
+
+MODEL = "demo-vllm"
+MAX_MODEL_LEN = 512
+WORDS = "the sea river town light music garden story morning quiet bright letter road".split()
+
+
+def make_bodies(tokenizer: ModelTokenizer, n: int, seed: int) -> list[dict[str, Any]]:
+    """Completion bodies with prompts of 100-200 tokens and varied output limits."""
+    rng = random.Random(seed)
+    bodies = []
+    for i in range(n):
+        target = rng.randint(100, 200)
+        words = [rng.choice(WORDS) for _ in range(target * 2)]
+        ids = tokenizer.encode(" ".join(words))[:target]
+        body: dict[str, Any] = {
+            "model": MODEL,
+            "prompt": tokenizer.decode(ids),
+            "max_tokens": rng.randint(16, 256),
+            "temperature": 1.0,
+            "seed": i,
+        }
+        if i % 3 == 0:
+            body["ignore_eos"] = True
+        bodies.append(body)
+    return bodies
+
+
+def engine_args(batch_size: int) -> dict[str, Any]:
+    return {"batch_size": batch_size, "max_model_len": MAX_MODEL_LEN}
+
+
+def run_engine(path: Path, bodies: list[dict[str, Any]], batch_size: int) -> tuple[int, float]:
+    """All requests fed at once to one in-process engine; (output tokens, seconds)."""
+    host = EngineHost(build_engine("vllm", MODEL, str(path), engine_args(batch_size)))
+    host.start()
+    try:
+        requests = []
+        for i, body in enumerate(bodies):
+            reqs, _ = plan(host, COMPLETIONS, body, f"b{i}", tier="batch", default_max_tokens=16)
+            requests += reqs
+        tokens: dict[int, int] = {}
+        started = time.perf_counter()
+        for index, item in host.stream(requests):
+            if isinstance(item, BaseException):
+                raise item
+            tokens[index] = item.completion_tokens
+        return sum(tokens.values()), time.perf_counter() - started
+    finally:
+        host.stop()
+
+
+def run_platform(stack: Stack, key: str, bodies: list[dict[str, Any]]) -> tuple[int, float]:
+    """One batch file through the platform; (output tokens, seconds upload -> output read)."""
+    lines = [
+        {"custom_id": f"c{i}", "method": "POST", "url": COMPLETIONS, "body": b}
+        for i, b in enumerate(bodies)
+    ]
+    data = "".join(json.dumps(x) + "\n" for x in lines).encode()
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as client:
+        started = time.perf_counter()
+        up = client.post(
+            "/files", files={"file": ("b.jsonl", data)}, data={"purpose": "batch"}
+        ).json()
+        batch = client.post(
+            "/batches",
+            json={
+                "input_file_id": up["id"],
+                "endpoint": COMPLETIONS,
+                "completion_window": "24h",
+            },
+        ).json()
+        while batch["status"] not in ("completed", "failed", "expired", "cancelled"):
+            time.sleep(0.2)
+            batch = client.get(f"/batches/{batch['id']}").json()
+        if batch["status"] != "completed" or not batch.get("output_file_id"):
+            raise RuntimeError(f"batch ended {batch['status']}: {batch.get('errors')}")
+        out = client.get(f"/files/{batch['output_file_id']}/content").text
+        elapsed = time.perf_counter() - started
+    results = [json.loads(x) for x in out.splitlines()]
+    if len(results) != len(bodies):
+        raise RuntimeError(f"{len(results)} results for {len(bodies)} lines")
+    tokens = sum(r["response"]["body"]["usage"]["completion_tokens"] for r in results)
+    return tokens, elapsed
+
+
+def start_stack(var: Path, path: Path, batch_size: int, queues: str) -> tuple[Stack, str, Any]:
+    services = Services.start(var)
+    # The worker's --batch-size sets max_num_seqs, as in production.
+    model_args = {"max_model_len": MAX_MODEL_LEN}
+    models = [{"name": MODEL, "engine": "vllm", "path": str(path), "engine_args": model_args}]
+    settings = Settings(
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        var_dir=str(var),
+        models=json.dumps(models),
+        port=free_port(),
+        flower_port=free_port(),
+        web_workers=1,
+        log_level="WARNING",
+    )
+    migrate.upgrade(settings.database_url)
+    key, _ = create_key(Database(settings.database_url, pool_size=1), name="bench")
+    (var / "logs").mkdir(exist_ok=True)
+    stack = Stack(settings, var / "logs")
+    stack.start("web", ["web"])
+    stack.start("control", ["control"])
+    stack.start(
+        "worker",
+        ["worker", "--queues", queues, "--model", MODEL, "--concurrency", "32"]
+        + ["--batch-size", str(batch_size)],
+    )
+    stack.wait_api()
+    first = queues.split(",")[0]
+    wait_for(lambda: _live(stack, f"{first}.{MODEL}"), 600, "the vLLM worker")
+    return stack, key, services
+
+
+def _live(stack: Stack, queue: str) -> bool:
+    try:
+        stack.wait_queue(queue, timeout=1)
+        return True
+    except TimeoutError:
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16, help="the engine's max_num_seqs")
+    parser.add_argument(
+        "--queues",
+        default="batch",
+        help="queues of the platform's worker: 'batch' (dedicated) or 'realtime,flex,batch' "
+        "(the make run default, which caps background work in flight below the batch size)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if __import__("importlib").util.find_spec("vllm") is None:
+        raise SystemExit("vLLM is not installed; `make install` adds its CPU build")
+
+    var = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    os.environ.setdefault("VLLM_CACHE_ROOT", str(var / "vllm-cache"))
+    path = build_demo_model(var / "models" / "demo")
+    bodies = make_bodies(ModelTokenizer.load(str(path)), args.requests, args.seed)
+
+    engine_tokens, engine_s = run_engine(path, bodies, args.batch_size)
+    stack, key, services = start_stack(var, path, args.batch_size, args.queues)
+    try:
+        platform_tokens, platform_s = run_platform(stack, key, bodies)
+    finally:
+        stack.stop()
+        services.stop()
+
+    engine_rate = engine_tokens / engine_s
+    platform_rate = platform_tokens / platform_s
+    print(
+        f"\n{args.requests} completions, prompts 100-200 tokens, outputs 16-256 tokens, "
+        f"vLLM max_num_seqs {args.batch_size}, platform worker queues {args.queues}\n"
+    )
+    print(f"| {'path':<34} | {'output tokens':>13} | {'seconds':>8} | {'tokens/s':>9} |")
+    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 10}|{'-' * 11}|")
+    rows = [
+        ("engine in-process, all at once", engine_tokens, engine_s, engine_rate),
+        ("platform: upload -> output read", platform_tokens, platform_s, platform_rate),
+    ]
+    for name, tokens, seconds, rate in rows:
+        print(f"| {name:<34} | {tokens:13d} | {seconds:8.2f} | {rate:9.1f} |")
+    print(f"\nplatform/engine throughput ratio: {platform_rate / engine_rate:.2f}")
+
+
+if __name__ == "__main__":
+    main()
