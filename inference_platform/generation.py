@@ -19,12 +19,7 @@ from inference_platform.engines.base import (
 )
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import (
-    ChoiceEnd,
-    End,
-    EventChannel,
     Failed,
-    Started,
-    TextDelta,
     Usage,
 )
 
@@ -222,48 +217,3 @@ def error_event(exc: BaseException) -> Failed:
     if isinstance(exc, EngineError):
         return Failed(exc.status_code, exc.code, exc.message, exc.param)
     return Failed(500, "server_error", "The engine failed while generating this request.")
-
-
-def stream_to_channel(
-    host: EngineHost,
-    channel: EventChannel,
-    request_id: str,
-    endpoint: str,
-    body: dict[str, Any],
-    *,
-    tier: str,
-    default_max_tokens: int,
-    stream: bool = True,
-    worker: dict[str, str] | None = None,
-) -> GenerationResult | None:
-    """Realtime execution: publish ``started``, every delta and ``end`` (or ``error``).
-
-    With ``stream`` false the deltas are left out and ``end`` carries the choices.
-    ``worker`` (``{"worker": name, "queue": queue}``) lets the waiting API host notice
-    when this worker dies mid-request.
-
-    Returns the result, or None when the request failed or was cancelled before it started.
-    """
-    where = worker or {}
-    started = Started(attempt=1, worker=where.get("worker", ""), queue=where.get("queue", ""))
-    if channel.start(request_id, started):
-        return None
-
-    def on_delta(index: int, delta: Delta) -> None:
-        if delta.text:
-            channel.publish(request_id, TextDelta(index, delta.text))
-        if delta.finish_reason:
-            channel.publish(request_id, ChoiceEnd(index, delta.finish_reason))
-
-    try:
-        requests, prompt_of = plan(
-            host, endpoint, body, request_id, tier=tier, default_max_tokens=default_max_tokens
-        )
-        # A client that does not stream only needs the end: one event instead of one per token.
-        result = execute(host, requests, prompt_of, on_delta=on_delta if stream else None)
-    except Exception as exc:  # reported to the waiting client, never swallowed
-        channel.publish(request_id, error_event(exc))
-        return None
-    choices = None if stream else tuple((c.text, c.finish_reason) for c in result.choices)
-    channel.publish(request_id, End(result.usage(), choices=choices))
-    return result

@@ -8,14 +8,17 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from inference_platform import liveness
+from inference_platform.celery_app import queue_name
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import CANCEL_CHANNEL
-from inference_platform.jobs.attempts import Context
+from inference_platform.jobs.attempts import Context, LiveAttempt
 from inference_platform.jobs.feed import Feed
 from inference_platform.jobs.leases import LeaseKeeper
 from inference_platform.platform import Platform
+from inference_platform.tiers import REALTIME
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +61,14 @@ class Runtime:
             log.warning("ignoring a hint for %s work of %s: not served here", tier, model)
             return
         feed.wake()
+
+    def push_live(self, payload: dict[str, Any]) -> None:
+        """Run a realtime request on the realtime feed."""
+        feed = self.feeds.get(REALTIME)
+        if feed is None:
+            raise RuntimeError(f"this worker does not serve the realtime tier ({self.queues})")
+        queue = queue_name(REALTIME, payload["model"])
+        feed.push(LiveAttempt.from_task(payload, worker=self.name, queue=queue))
 
     def stop(self) -> None:
         """Stop claiming, hand running durable work back to the queue, stop renewing."""

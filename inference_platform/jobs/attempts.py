@@ -1,8 +1,12 @@
-"""One attempt at one claimed piece of work, as the feed runs it.
+"""One attempt at one piece of work, as the feed runs it.
 
-Jobs (background and flex responses) and batch lines run the same way: plan the engine
-requests, fold every delta into one ``GenerationResult``, and end with a result that is
-recorded at most once. They differ in a few hooks:
+Realtime requests, jobs (background and flex responses) and batch lines run the same way:
+plan the engine requests, fold every delta into one ``GenerationResult``, and end with a
+result. They differ in a few hooks:
+
+* a realtime request (``LiveAttempt``) is pushed by its task, not claimed, and lives only on
+  the event channel: it streams its deltas (or, for a client that does not stream, only the
+  end with every choice) and is billed once it ends;
 
 * a job announces itself and streams its deltas (with running token counts) on the event
   channel, continues an earlier attempt's text instead of starting over, is recorded at once
@@ -16,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from inference_platform.batches import outputs
@@ -30,6 +35,7 @@ from inference_platform.jobs.leases import LeaseKeeper
 from inference_platform.jobs.progress import Progress
 from inference_platform.jobs.store import Claimed, Finished
 from inference_platform.platform import Platform
+from inference_platform.usage import usage_row
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +75,14 @@ class Attempt:
     def on_delta(self, j: int, delta: Delta, out: list[tuple[str, Event]]) -> None:
         """Fold a delta of engine request ``j``; events to publish go to ``out``."""
         self.result.add(self.where[j], delta)
+
+    def closing_events(self) -> list[tuple[str, Event]]:
+        """Events to publish as the attempt ends (before anything is recorded)."""
+        return []
+
+    def bill(self) -> dict[str, Any] | None:
+        """A usage row to record on its own, for work with no row of its own."""
+        return None
 
     def on_failure(self, ctx: Context, exc: BaseException) -> None:
         if self.failure is None:
@@ -221,6 +235,80 @@ class JobAttempt(Attempt):
             ctx.platform.events.publish(self.work.id, End(self.result.usage(), status=status))
         else:
             finalize(ctx.platform, self.work.id)  # stopped while we finished
+
+
+@dataclass
+class LiveAttempt(Attempt):
+    """A realtime request a client waits on: no row in Postgres, only its usage afterwards."""
+
+    stream: bool = True
+    worker: str = ""
+    queue: str = ""
+
+    @classmethod
+    def from_task(cls, payload: dict[str, Any], *, worker: str, queue: str) -> LiveAttempt:
+        work = Claimed(
+            id=payload["id"],
+            tier=payload["tier"],
+            model=payload["model"],
+            endpoint=payload["endpoint"],
+            owner=payload["owner"],
+            body=payload["body"],
+            attempt=1,
+            created_at=_now(),
+        )
+        return cls(work, stream=bool(payload.get("stream", True)), worker=worker, queue=queue)
+
+    def start(self, ctx: Context) -> bool:
+        started = Started(attempt=1, worker=self.worker, queue=self.queue)
+        if ctx.platform.events.start(self.work.id, started):
+            return False  # the client gave up before we began
+        try:
+            self.requests = self._plan(ctx, self.work.body)
+        except Exception as exc:  # reported to the waiting client, never swallowed
+            self.failure = exc
+        self.where = list(range(len(self.requests)))
+        return True
+
+    def on_delta(self, j: int, delta: Delta, out: list[tuple[str, Event]]) -> None:
+        self.result.add(j, delta)
+        if not self.stream:
+            return  # a client that does not stream only needs the end
+        if delta.text:
+            out.append((self.work.id, TextDelta(j, delta.text)))
+        if delta.finish_reason:
+            out.append((self.work.id, ChoiceEnd(j, delta.finish_reason)))
+
+    def finish(self, ctx: Context) -> Finished | None:
+        return None
+
+    def closing_events(self) -> list[tuple[str, Event]]:
+        if self.failure is not None:
+            if not isinstance(self.failure, EngineError):
+                log.error("realtime request %s failed", self.work.id, exc_info=self.failure)
+            return [(self.work.id, error_event(self.failure))]
+        choices = None
+        if not self.stream:
+            choices = tuple((c.text, c.finish_reason) for c in self.result.choices)
+        return [(self.work.id, End(self.result.usage(), choices=choices))]
+
+    def bill(self) -> dict[str, Any] | None:
+        if self.failure is not None:
+            return None
+        work = self.work
+        return usage_row(
+            request_id=work.id,
+            owner=work.owner,
+            model=work.model,
+            tier=work.tier,
+            endpoint=work.endpoint,
+            input_tokens=self.result.prompt_tokens,
+            output_tokens=self.result.completion_tokens,
+        )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _row(work: Claimed) -> Request:

@@ -1,10 +1,12 @@
-"""The continuous feed: keeps a worker's engine supplied with durable work of one tier.
+"""The feed: the one loop that runs a worker's generations, for every tier.
 
-One feed per worker process and tier (``flex``, ``batch``, and ``realtime`` for background
-responses served in the realtime tier). A hint on the tier's queue wakes it; it then keeps up
-to ``capacity`` pieces of work in flight, claiming more (earliest deadline first) as pieces
-finish, so the engine never idles behind one long line. It runs on its own thread, so it holds
-no Celery thread: a hint is acknowledged at once, and realtime tasks keep the threads.
+One feed per worker process and tier. For durable work (``flex``, ``batch``, and background
+responses in the ``realtime`` tier) a hint on the tier's queue wakes it; it then keeps up to
+``capacity`` pieces in flight, claiming more (earliest deadline first) as pieces finish, so
+the engine never idles behind one long line. Realtime requests are pushed into the realtime
+feed by their task, which returns at once: a worker holds as many of them in flight as its
+engine takes, with no thread, Redis connection or Celery slot each. The feed runs on its own
+thread and publishes the events of all its requests in one Redis round trip per turn.
 
 Results of batch lines are recorded in groups (one transaction per ``FLUSH_LINES`` lines or
 ``FLUSH_SECONDS``), jobs at once; both through the same exactly-once conditional update.
@@ -19,12 +21,14 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
+from inference_platform import usage
 from inference_platform.batches import lifecycle, rows
 from inference_platform.engines.base import Delta
 from inference_platform.events import Event
 from inference_platform.jobs import store
-from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, attempt_for
+from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, LiveAttempt, attempt_for
 from inference_platform.jobs.store import Finished
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ CLAIM_EVERY_SECONDS = 1.0
 RETRY_SECONDS = 1.0
 
 _DONE = object()
+_NEW = object()
 
 
 @dataclass
@@ -90,7 +95,11 @@ class Feed:
         self.capacity = max(1, capacity)
         self._inbox: queue.Queue[Item] = queue.Queue()
         self._inflight: dict[str, Attempt] = {}
+        # Claimed (durable) pieces in flight: what ``capacity`` limits.
+        self._durable = 0
         self._recorder = _Recorder(ctx)
+        # Usage of finished realtime requests, recorded in one insert per turn.
+        self._bills: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._wakes = 0
         self._running = False
@@ -102,13 +111,21 @@ class Feed:
         """Work may be waiting: start serving, or tell the running loop to look again."""
         with self._lock:
             self._wakes += 1
-            if self._running or self._stopping.is_set():
-                return
-            self._running = True
-            self._thread = threading.Thread(
-                target=self._serve, name=f"feed-{self.tier}", daemon=True
-            )
-            self._thread.start()
+            self._ensure_running()
+
+    def push(self, attempt: LiveAttempt) -> None:
+        """Run a realtime request (its task returns at once)."""
+        self._inbox.put((attempt, -1, _NEW))
+        with self._lock:
+            self._ensure_running()
+
+    def _ensure_running(self) -> None:
+        """Start the loop's thread unless it runs (caller holds the lock)."""
+        if self._running or self._stopping.is_set():
+            return
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, name=f"feed-{self.tier}", daemon=True)
+        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Claim nothing more, hand back what runs, and wait for the loop to end."""
@@ -138,20 +155,23 @@ class Feed:
                 return
             with self._lock:
                 wakes = self._wakes
-            room = self.capacity - len(self._inflight)
+            room = self.capacity - self._durable
             stale = time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS
             if room > 0 and (wakes != seen or finished or stale):
                 seen, last_claim = wakes, time.monotonic()
                 self._claim(room)
-            if not self._inflight:
+            if not self._inflight and self._inbox.empty():
                 self._recorder.flush()
+                self._record_bills()
                 with self._lock:
-                    if self._wakes == seen and not self._recorder.pending:
+                    idle = self._wakes == seen and self._inbox.empty()
+                    if idle and not self._recorder.pending and not self._bills:
                         self._running = False  # decided under the lock: no wake is lost
                         return
                 continue
             finished = self._pump()
             self._recorder.flush(force=False)
+            self._record_bills()
 
     def _claim(self, room: int) -> None:
         try:
@@ -165,11 +185,19 @@ class Feed:
 
     def _start(self, attempt: Attempt) -> None:
         ctx, work = self.ctx, attempt.work
-        ctx.leases.hold(work.id, work.attempt)
-        if not attempt.start(ctx):
+        live = isinstance(attempt, LiveAttempt)
+        if not live:
+            ctx.leases.hold(work.id, work.attempt)
+        try:
+            started = attempt.start(ctx)
+        except Exception:  # e.g. Redis away: the client's wait ends in worker_lost/timeout
+            log.exception("could not start %s", work.id)
+            started = False
+        if not started:
             ctx.leases.release(work.id)
             return
         self._inflight[work.id] = attempt
+        self._durable += 0 if live else 1
         if not attempt.requests:
             self._end(attempt)
             return
@@ -185,7 +213,9 @@ class Feed:
         finished = False
         out: list[tuple[str, Event]] = []
         for attempt, j, item in self._drain():
-            if item is _DONE:
+            if item is _NEW:
+                self._start(attempt)
+            elif item is _DONE:
                 attempt.running -= 1
                 if attempt.running == 0:
                     self._publish(out)
@@ -222,7 +252,12 @@ class Feed:
 
     def _end(self, attempt: Attempt) -> None:
         ctx, work = self.ctx, attempt.work
-        self._inflight.pop(work.id, None)
+        if self._inflight.pop(work.id, None) is not None and not isinstance(attempt, LiveAttempt):
+            self._durable -= 1
+        self._publish(attempt.closing_events())
+        bill = attempt.bill()
+        if bill is not None:
+            self._bills.append(bill)
         try:
             done = attempt.finish(ctx)
             if done is None:
@@ -241,6 +276,17 @@ class Feed:
             log.exception("finishing %s failed; its lease will lapse and it is retried", work.id)
             ctx.leases.release(work.id)
 
+    def _record_bills(self) -> None:
+        if not self._bills:
+            return
+        try:
+            with self.ctx.platform.db.session() as s:
+                usage.record(s, self._bills)
+        except Exception as exc:  # Postgres away: keep them and try again next turn
+            log.warning("recording usage of %d requests failed: %s", len(self._bills), exc)
+            return
+        self._bills = []
+
     def _hand_back(self, attempt: Attempt) -> None:
         with self.ctx.platform.db.session() as s:
             store.release(s, attempt.work)
@@ -249,12 +295,15 @@ class Feed:
         """Abort what runs and return it to the queue at once (not after its lease)."""
         for attempt in list(self._inflight.values()):
             self.ctx.host.abort_group(attempt.work.id)
+            if isinstance(attempt, LiveAttempt):
+                continue  # its client sees the worker go
             try:
                 self._hand_back(attempt)
             except Exception:
                 log.exception("could not hand back %s; its lease will lapse", attempt.work.id)
             self.ctx.leases.release(attempt.work.id)
         self._inflight.clear()
+        self._durable = 0
 
 
 @dataclass(frozen=True)
