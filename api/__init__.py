@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from flask import Flask
 
+from api import auth, errors
+from api.batches.views import bp as batches_bp
+from api.chat.views import bp as chat_bp
+from api.completions.views import bp as completions_bp
+from api.files.views import bp as files_bp
+from api.health.views import bp as health_bp
+from api.models.views import bp as models_bp
+from api.responses.views import bp as responses_bp
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
+
+BLUEPRINTS = (health_bp, models_bp, chat_bp, completions_bp, responses_bp, files_bp, batches_bp)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app; ``gunicorn 'api:create_app()'`` reads settings from the environment."""
-    from api import auth, errors
-    from api.chat.views import bp as chat_bp
-    from api.completions.views import bp as completions_bp
-    from api.health.views import bp as health_bp
-    from api.models.views import bp as models_bp
-
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -24,21 +28,6 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     errors.init_app(app)
     auth.init_app(app)
-    for bp in (health_bp, models_bp, chat_bp, completions_bp):
+    for bp in BLUEPRINTS:
         app.register_blueprint(bp)
-    _register_optional(app)
     return app
-
-
-def _register_optional(app: Flask) -> None:
-    """Endpoint families that live in their own packages (responses, files, batches)."""
-    import importlib
-
-    for module in ("api.responses.views", "api.files.views", "api.batches.views"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        app.register_blueprint(mod.bp)

@@ -8,9 +8,11 @@ from inference_platform.platform import Platform
 
 
 def platform() -> Platform:
-    return current_app.extensions["platform"]
+    found: Platform = current_app.extensions["platform"]
+    return found
 
 
 def owner() -> str:
     """The tenant of the API key that made this request."""
-    return g.owner
+    tenant: str = g.owner
+    return tenant

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-TERMINAL = ("completed", "failed", "expired", "cancelled")
+BATCH_FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
 
 
 def _client(base_url: str, api_key: str) -> Any:
@@ -128,7 +128,7 @@ def _follow(client: Any, batch_id: str, poll: float) -> Any:
     while current.status == "validating":
         time.sleep(poll)
         current = client.batches.retrieve(batch_id)
-    if current.status in TERMINAL:
+    if current.status in BATCH_FINAL_STATUSES:
         return current
     counts = current.request_counts
     with click.progressbar(
@@ -141,7 +141,7 @@ def _follow(client: Any, batch_id: str, poll: float) -> Any:
             bar.update(done - shown)
             shown = done
             bar.label = current.status
-            if current.status in TERMINAL:
+            if current.status in BATCH_FINAL_STATUSES:
                 return current
             time.sleep(poll)
             current = client.batches.retrieve(batch_id)

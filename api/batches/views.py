@@ -2,46 +2,41 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
-from api.batches.schemas import CreateBatchSchema, ListBatchesQuery
 from api.context import owner, platform
-from api.validation import json_body, load
-from inference_platform.batches import lifecycle, service
+from api.validation import body, query
+from inference_platform.endpoints.batches import serving
+from inference_platform.endpoints.batches.protocol import (
+    BatchCreateRequestSchema,
+    BatchListRequestSchema,
+)
 
 bp = Blueprint("batches", __name__, url_prefix="/v1")
-_create = CreateBatchSchema()
-_list = ListBatchesQuery()
+_list = BatchListRequestSchema()
 
 
 @bp.post("/batches")
 def create() -> Response:
-    body = load(_create, json_body())
-    expires = body.get("output_expires_after") or {}
-    return jsonify(
-        service.create(
-            platform(),
-            owner(),
-            input_file_id=body["input_file_id"],
-            endpoint=body["endpoint"],
-            completion_window=body["completion_window"],
-            metadata=body.get("metadata"),
-            output_expires_seconds=expires.get("seconds"),
-        )
-    )
+    """Create a batch from an uploaded JSONL file; it starts in ``validating``."""
+    # The completion windows are this deployment's, so the schema is built per request.
+    schema = BatchCreateRequestSchema(platform().settings.window_seconds())
+    return jsonify(serving.create(platform(), owner(), body(schema)))
 
 
 @bp.get("/batches/<batch_id>")
 def retrieve(batch_id: str) -> Response:
-    return jsonify(service.retrieve(platform(), owner(), batch_id))
+    """One batch, with live counts while it runs."""
+    return jsonify(serving.retrieve(platform(), owner(), batch_id))
 
 
 @bp.get("/batches")
 def list_batches() -> Response:
-    query = load(_list, request.args.to_dict())
-    return jsonify(service.list_batches(platform(), owner(), **query))
+    """The caller's batches, newest first."""
+    return jsonify(serving.list_batches(platform(), owner(), **query(_list)))
 
 
 @bp.post("/batches/<batch_id>/cancel")
 def cancel(batch_id: str) -> Response:
-    return jsonify(lifecycle.cancel(platform(), owner(), batch_id))
+    """Cancel a batch; the lines already done stay in its output file."""
+    return jsonify(serving.cancel(platform(), owner(), batch_id))

@@ -1,9 +1,12 @@
-"""The Batch object, with live ``request_counts`` and ``usage`` while it runs."""
+"""Batch objects with live ``request_counts`` and ``usage`` while the batch runs.
+
+The object's shape is ``endpoints.batches.protocol``'s; this module reads what it needs from
+the request rows and usage records.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -11,23 +14,11 @@ from sqlalchemy.orm import Session
 
 from inference_platform.batches.rows import CANCELLED, COMPLETED, EXPIRED, FAILED
 from inference_platform.db.models import Batch
+from inference_platform.endpoints.batches.protocol import batch_object, usage_object
 
-TERMINAL = ("completed", "failed", "expired", "cancelled")
+__all__ = ["live_counts", "live_usage", "render", "usage_object"]
+
 _FAILED_LINES = (FAILED, EXPIRED, CANCELLED)
-
-
-def _ts(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp())
-
-
-def usage_object(input_tokens: int = 0, output_tokens: int = 0) -> dict[str, Any]:
-    return {
-        "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": input_tokens + output_tokens,
-    }
 
 
 def live_counts(session: Session, batch_ids: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -75,32 +66,6 @@ def render(session: Session, batches: Sequence[Batch]) -> list[dict[str, Any]]:
     counts = live_counts(session, live)
     usage = live_usage(session, live)
     return [
-        batch_object(b, b.request_counts or counts[b.id], b.usage or usage[b.id]) for b in batches
+        dict(batch_object(b, b.request_counts or counts[b.id], b.usage or usage[b.id]))
+        for b in batches
     ]
-
-
-def batch_object(b: Batch, counts: dict[str, int], usage: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": b.id,
-        "object": "batch",
-        "endpoint": b.endpoint,
-        "errors": b.errors,
-        "input_file_id": b.input_file_id,
-        "completion_window": b.completion_window,
-        "status": b.status,
-        "output_file_id": b.output_file_id,
-        "error_file_id": b.error_file_id,
-        "created_at": _ts(b.created_at),
-        "in_progress_at": _ts(b.in_progress_at),
-        "expires_at": _ts(b.expires_at),
-        "finalizing_at": _ts(b.finalizing_at),
-        "completed_at": _ts(b.completed_at),
-        "failed_at": _ts(b.failed_at),
-        "expired_at": _ts(b.expired_at),
-        "cancelling_at": _ts(b.cancelling_at),
-        "cancelled_at": _ts(b.cancelled_at),
-        "request_counts": counts,
-        "metadata": b.metadata_,
-        "model": b.model,
-        "usage": usage,
-    }

@@ -1,6 +1,7 @@
 """What a finished batch line records: the endpoint's response body, or an error envelope.
 
-The JSONL line around it (``{id, custom_id, response: {status_code, request_id, body}, error}``)
+The objects come from the endpoint families' protocol modules, as for every other tier. The
+JSONL line around them (``{id, custom_id, response: {status_code, request_id, body}, error}``)
 is assembled by ``files.results`` from the request row.
 """
 
@@ -9,7 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from inference_platform import ids
+from inference_platform.endpoints.chat_completions.protocol import chat_completion
+from inference_platform.endpoints.completions.protocol import text_completion
+from inference_platform.endpoints.responses import protocol as responses
+from inference_platform.endpoints.responses.inputs import Conversation
 from inference_platform.errors import PlatformError
+from inference_platform.events import Usage
 from inference_platform.generation import (
     CHAT,
     COMPLETIONS,
@@ -17,22 +23,16 @@ from inference_platform.generation import (
     GenerationResult,
     error_event,
 )
-from inference_platform.openai.endpoint import completion_object
-from inference_platform.responses import inputs, objects
 
 # Batch results report the tier they were served in the way OpenAI's do.
 SERVICE_TIER = "default"
 
 
-ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES)
-
-
 def prepare(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The body ``generation.plan`` expects: Responses ``input`` becomes chat messages."""
+    """The body ``generation.plan`` expects: a Responses ``input`` resolved to messages."""
     if endpoint != RESPONSES:
         return body
-    turns = inputs.history(inputs.input_items(body["input"]))
-    return {**body, "_messages": inputs.messages(body.get("instructions"), turns)}
+    return Conversation.resolve(body).attach(body)
 
 
 def success_body(
@@ -46,20 +46,32 @@ def success_body(
     """The endpoint's response object for a line that generated successfully."""
     suffix = line_id.removeprefix(ids.BATCH_REQUEST)
     pairs = [(c.text, c.finish_reason) for c in result.choices]
-    if endpoint in (CHAT, COMPLETIONS):
-        return completion_object(
-            endpoint,
-            id=(ids.CHAT if endpoint == CHAT else ids.COMPLETION) + suffix,
-            created=created,
-            model=model,
-            body=body,
-            choices=pairs,
-            prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens,
-            service_tier=SERVICE_TIER,
+    usage = Usage(result.prompt_tokens, result.completion_tokens)
+    if endpoint == CHAT:
+        return dict(
+            chat_completion(
+                id=ids.CHAT + suffix,
+                created=created,
+                model=model,
+                choices=pairs,
+                usage=usage,
+                service_tier=SERVICE_TIER,
+            )
+        )
+    if endpoint == COMPLETIONS:
+        return dict(
+            text_completion(
+                id=ids.COMPLETION + suffix,
+                created=created,
+                model=model,
+                body=body,
+                choices=pairs,
+                usage=usage,
+                service_tier=SERVICE_TIER,
+            )
         )
     text, finish = pairs[0]
-    return objects.finished(
+    return responses.finished(
         id=ids.RESPONSE + suffix,
         created_at=created,
         body={**body, "model": model},

@@ -1,4 +1,4 @@
-"""FileObjects: retrieve, list, delete and read, always filtered by owner.
+"""Stored files: look-up, listing, deletion and content, always filtered by owner.
 
 Another tenant's file is indistinguishable from a missing one (404). Output and error files
 of a batch are ``files`` rows too (purpose ``batch_output``, the batch's owner); their content
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete as sql_delete
@@ -17,32 +16,14 @@ from sqlalchemy import func, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from inference_platform.db.models import Batch, File, FileChunk
-from inference_platform.errors import invalid, not_found
+from inference_platform.endpoints.batches.protocol import BATCH_FINAL_STATUSES
+from inference_platform.errors import not_found
 from inference_platform.files import results
 from inference_platform.platform import Platform
 
 BATCH_OUTPUT = "batch_output"
 PURPOSES = ("batch", "user_data", "assistants", "vision", "fine-tune", "evals")
 LIST_PURPOSES = (*PURPOSES, BATCH_OUTPUT)
-TERMINAL_BATCH = ("completed", "failed", "expired", "cancelled")
-
-
-def _ts(value: datetime | None) -> int | None:
-    return None if value is None else int(value.timestamp())
-
-
-def file_object(f: File, size: int | None = None) -> dict[str, Any]:
-    return {
-        "id": f.id,
-        "object": "file",
-        "bytes": f.bytes if size is None else size,
-        "created_at": _ts(f.created_at),
-        "filename": f.filename,
-        "purpose": f.purpose,
-        "status": "processed",
-        "expires_at": _ts(f.expires_at),
-        "status_details": None,
-    }
 
 
 def _visible() -> Any:
@@ -63,20 +44,21 @@ def get_file(session: Session, owner: str, file_id: str) -> File:
     return row
 
 
-def _size(session: Session, f: File) -> int:
+def size(session: Session, f: File) -> int:
     """A live result file's size is what its lines add up to right now."""
     if f.kind == "upload" or f.line_count is not None or f.batch_id is None:
         return f.bytes
     return results.stats(session.connection(), f.batch_id, f.kind)[1]
 
 
-def retrieve(platform: Platform, owner: str, file_id: str) -> dict[str, Any]:
+def find(platform: Platform, owner: str, file_id: str) -> tuple[File, int]:
+    """The caller's file and its current size, or 404."""
     with platform.db.session() as s:
         f = get_file(s, owner, file_id)
-        return file_object(f, _size(s, f))
+        return f, size(s, f)
 
 
-def list_files(
+def page(
     platform: Platform,
     owner: str,
     *,
@@ -84,10 +66,9 @@ def list_files(
     limit: int,
     order: str,
     purpose: str | None,
-) -> dict[str, Any]:
-    """A page, newest first by default; ``after`` is the last id of the previous page."""
-    if purpose is not None and purpose not in LIST_PURPOSES:
-        raise invalid(f"Invalid value for 'purpose': {purpose!r}.", param="purpose")
+) -> tuple[list[tuple[File, int]], bool]:
+    """Up to ``limit`` files with their sizes, and whether more follow; ``after`` is the last
+    id of the previous page."""
     with platform.db.session() as s:
         query = select(File).where(File.owner == owner, *_visible())
         if purpose:
@@ -95,35 +76,22 @@ def list_files(
         if after:
             cursor = s.scalars(select(File).where(File.id == after, File.owner == owner)).first()
             if cursor is None:
-                return _page([])
+                return [], False
             row, key = tuple_(File.created_at, File.id), tuple_(cursor.created_at, cursor.id)
             query = query.where(row < key if order == "desc" else row > key)
         columns = (File.created_at, File.id)
         query = query.order_by(*(c.desc() if order == "desc" else c.asc() for c in columns))
         rows = list(s.scalars(query.limit(limit + 1)))
-        has_more = len(rows) > limit
-        page = [file_object(f, _size(s, f)) for f in rows[:limit]]
-    return _page(page, has_more)
+        return [(f, size(s, f)) for f in rows[:limit]], len(rows) > limit
 
 
-def _page(data: list[dict[str, Any]], has_more: bool = False) -> dict[str, Any]:
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": has_more,
-    }
-
-
-def delete(platform: Platform, owner: str, file_id: str) -> dict[str, Any]:
+def delete(platform: Platform, owner: str, file_id: str) -> None:
     """Delete a file. Upload bytes go at once; a result file stops being readable (its lines
     live on in the batch's request rows)."""
     with platform.db.session() as s:
         f = get_file(s, owner, file_id)
         s.execute(update(File).where(File.id == f.id).values(deleted_at=func.now()))
         s.execute(sql_delete(FileChunk).where(FileChunk.file_id == f.id))
-    return {"id": file_id, "object": "file", "deleted": True}
 
 
 @dataclass
@@ -144,7 +112,7 @@ def content(
             return _upload_content(platform, f.id, offset, limit)
         assert f.batch_id is not None
         status = s.scalar(select(Batch.status).where(Batch.id == f.batch_id))
-        running = status not in TERMINAL_BATCH
+        running = status not in BATCH_FINAL_STATUSES
         if limit is not None:
             page = list(results.lines(platform.db, f.batch_id, f.kind, offset, limit + 1))
             more = len(page) > limit or running

@@ -1,34 +1,25 @@
-"""Streamed multipart upload straight into ``file_chunks``.
+"""A streamed upload straight into ``file_chunks``, whatever parses the request.
 
-werkzeug's multipart parser hands the file part over in pieces of at most 64 KiB; the sink
-below collects about 1 MiB and inserts it as one chunk row, so an upload of any size needs about
-1 MiB of memory. The whole upload is one transaction: a body that is cut off, too large or
-otherwise refused leaves no trace.
+The API's multipart parser hands the file part over in pieces (at most 64 KiB); the sink below
+collects about 1 MiB and inserts it as one chunk row, so an upload of any size needs about
+1 MiB of memory.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import IO, Any
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
-from werkzeug.formparser import MultiPartParser
-from werkzeug.http import parse_options_header
-from werkzeug.sansio.multipart import File as FilePart
 
 from inference_platform import ids
 from inference_platform.db.models import File, FileChunk
 from inference_platform.errors import PlatformError, invalid
-from inference_platform.files.store import PURPOSES, file_object
 from inference_platform.platform import Platform
 
 CHUNK_BYTES = 1024 * 1024
-# Room for the multipart framing and the form fields around the file part (werkzeug also
-# applies this limit to its parse buffer, so it must stay well above its 64 KiB reads).
-FORM_OVERHEAD = 1024 * 1024
-MIN_EXPIRY, MAX_EXPIRY = 3600, 2592000
 
 
 def too_large(limit: int) -> PlatformError:
@@ -108,89 +99,41 @@ class ChunkSink:
         self._buf.clear()
 
 
-class _Parser(MultiPartParser):
-    """Routes the one ``file`` part into a ChunkSink; other parts are small form fields."""
-
-    def __init__(self, make_sink: Any) -> None:
-        super().__init__(max_form_memory_size=FORM_OVERHEAD, max_form_parts=32)
-        self.make_sink = make_sink
-        self.sink: ChunkSink | None = None
-
-    def start_file_streaming(self, event: FilePart, total_content_length: int | None) -> IO[bytes]:
-        if event.name != "file" or self.sink is not None:
-            raise invalid("Send exactly one file, in the `file` form field.", param="file")
-        self.sink = self.make_sink(event.filename or "upload")
-        return self.sink  # type: ignore[return-value]
+# Makes the sink for the one file part, given its filename.
+SinkFactory = Callable[[str], ChunkSink]
+# Streams a form into the sink it asks for; returns the other (small) form fields.
+FormParser = Callable[[SinkFactory], Mapping[str, str]]
+# The stored file's ``(purpose, expires_at)`` from those form fields (raises when invalid).
+FormCheck = Callable[[Mapping[str, str]], tuple[str, datetime | None]]
 
 
-def receive(
-    platform: Platform,
-    owner: str,
-    stream: IO[bytes],
-    content_type: str | None,
-    content_length: int | None,
-) -> dict[str, Any]:
-    """Store a ``multipart/form-data`` upload (``file`` + ``purpose``); the FileObject."""
-    mimetype, options = parse_options_header(content_type or "")
-    boundary = options.get("boundary", "")
-    if mimetype != "multipart/form-data" or not boundary:
-        raise invalid(
-            "Upload files as `multipart/form-data` with `file` and `purpose` fields.", param="file"
-        )
+def store(platform: Platform, owner: str, parse: FormParser, check: FormCheck) -> File:
+    """Store an upload in one transaction: a body that is cut off, too large or otherwise
+    refused leaves no trace."""
     limit = platform.settings.max_file_bytes
     file_id = ids.new_id(ids.FILE)
     with platform.db.session() as s:
-        parser = _Parser(lambda name: ChunkSink(s, file_id, owner, name, limit))
-        try:
-            form, _ = parser.parse(stream, boundary.encode("latin-1"), content_length)
-        except RequestEntityTooLarge:
-            raise too_large(limit) from None
-        except ClientDisconnected:
-            raise invalid("The upload ended before the whole body arrived.", param="file") from None
-        except ValueError as exc:
-            raise invalid(f"Could not parse the multipart body: {exc}", param="file") from None
-        sink = parser.sink
-        if sink is None or not sink.complete:
+        sinks: list[ChunkSink] = []
+
+        def make_sink(filename: str) -> ChunkSink:
+            if sinks:
+                raise invalid("Send exactly one file, in the `file` form field.", param="file")
+            sinks.append(ChunkSink(s, file_id, owner, filename, limit))
+            return sinks[0]
+
+        form = parse(make_sink)
+        if not sinks or not sinks[0].complete:
             raise invalid("The request has no complete `file` part.", param="file")
-        purpose = form.get("purpose")
-        if purpose not in PURPOSES:
-            raise invalid(
-                f"Invalid value for 'purpose': expected one of {', '.join(PURPOSES)}; "
-                f"got {purpose!r}.",
-                param="purpose",
-            )
-        expires_at = _expires_at(form, purpose, platform.settings.file_expiry_seconds)
-        row = s.scalars(
+        purpose, expires_at = check(form)
+        return s.scalars(
             update(File)
             .where(File.id == file_id)
             .values(
                 purpose=purpose,
-                bytes=sink.size,
-                line_count=sink.line_count,
+                bytes=sinks[0].size,
+                line_count=sinks[0].line_count,
                 status="processed",
                 expires_at=expires_at,
             )
             .returning(File)
         ).one()
-        return file_object(row)
-
-
-def _expires_at(form: Any, purpose: str, default_seconds: int) -> datetime | None:
-    anchor = form.get("expires_after[anchor]")
-    raw = form.get("expires_after[seconds]")
-    if raw is None:
-        if purpose != "batch":
-            return None
-        return datetime.now(UTC) + timedelta(seconds=default_seconds)
-    if anchor not in (None, "created_at"):
-        raise invalid("`expires_after.anchor` must be `created_at`.", param="expires_after.anchor")
-    try:
-        seconds = int(raw)
-    except ValueError:
-        seconds = -1
-    if not MIN_EXPIRY <= seconds <= MAX_EXPIRY:
-        raise invalid(
-            f"`expires_after.seconds` must be an integer from {MIN_EXPIRY} to {MAX_EXPIRY}.",
-            param="expires_after.seconds",
-        )
-    return datetime.now(UTC) + timedelta(seconds=seconds)

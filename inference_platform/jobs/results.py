@@ -1,4 +1,8 @@
-"""The object a job's endpoint returns, built from what generation produced."""
+"""The object a job's endpoint returns, built from what generation produced.
+
+The durable core builds finished objects only through this module; the objects themselves
+come from the endpoint families' protocol modules, as for every other tier.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_platform.db.models import Request
+from inference_platform.endpoints.chat_completions.protocol import chat_completion
+from inference_platform.endpoints.completions.protocol import text_completion
+from inference_platform.endpoints.responses import protocol as responses
+from inference_platform.events import Usage
 from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
-from inference_platform.openai.endpoint import completion_object
-from inference_platform.responses import objects
 from inference_platform.tiers import reported_tier
 
 
@@ -33,17 +39,33 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
     """The endpoint's object for ``row``; None when the endpoint has nothing to keep."""
     if row.endpoint == RESPONSES:
         return _response(row, outcome)
-    if row.endpoint in (CHAT, COMPLETIONS) and outcome.status in ("completed", "cancelled"):
-        return completion_object(
-            row.endpoint,
-            id=row.id,
-            created=created_at(row),
-            model=row.model,
-            body=row.body,
-            choices=list(zip(outcome.texts, outcome.finish, strict=True)),
-            prompt_tokens=outcome.prompt_tokens,
-            completion_tokens=outcome.output_tokens,
-            service_tier=reported_tier(row.body.get("service_tier")),
+    if outcome.status not in ("completed", "cancelled"):
+        return None
+    choices = list(zip(outcome.texts, outcome.finish, strict=True))
+    usage = Usage(outcome.prompt_tokens, outcome.output_tokens)
+    tier = reported_tier(row.body.get("service_tier"))
+    if row.endpoint == CHAT:
+        return dict(
+            chat_completion(
+                id=row.id,
+                created=created_at(row),
+                model=row.model,
+                choices=choices,
+                usage=usage,
+                service_tier=tier,
+            )
+        )
+    if row.endpoint == COMPLETIONS:
+        return dict(
+            text_completion(
+                id=row.id,
+                created=created_at(row),
+                model=row.model,
+                body=row.body,
+                choices=choices,
+                usage=usage,
+                service_tier=tier,
+            )
         )
     return None
 
@@ -51,9 +73,9 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
 def _response(row: Request, outcome: Outcome) -> dict[str, Any]:
     error = None
     if outcome.error is not None:
-        error = objects.response_error(outcome.error.get("status"), outcome.error["message"])
+        error = responses.response_error(outcome.error.get("status"), outcome.error["message"])
     started = outcome.produced
-    return objects.finished(
+    return responses.finished(
         id=row.id,
         created_at=created_at(row),
         body=row.body,

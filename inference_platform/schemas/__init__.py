@@ -1,5 +1,5 @@
-"""Request-body schemas, one module per endpoint family.
+"""The request schemas' former import paths, kept only for ``batches.checks``.
 
-They live in the core because two callers need the very same rules: the API validating a
-request, and the control role validating each line of a batch file.
+The schemas live in ``inference_platform.endpoints.<family>.protocol``; delete this package
+once ``batches.checks`` imports them from there.
 """

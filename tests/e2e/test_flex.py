@@ -14,8 +14,8 @@ from sqlalchemy import update
 
 from inference_platform import ids
 from inference_platform.db.models import Request
+from inference_platform.endpoints.responses import inputs
 from inference_platform.events import TextDelta, decode
-from inference_platform.responses import inputs
 from tests.conftest import SIM, SIM_SLOW
 from tests.helpers import finished, job, poll, usage_rows
 

@@ -5,19 +5,24 @@ from __future__ import annotations
 from openai.types import Completion
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
+from inference_platform.endpoints.chat_completions.protocol import (
+    chat_completion,
+    chat_completion_chunk,
+    chunk_choice,
+)
+from inference_platform.endpoints.completions.protocol import text_completion, text_completion_chunk
 from inference_platform.errors import PlatformError, model_not_found
-from inference_platform.openai import chat, completions
+from inference_platform.events import Usage
 from inference_platform.tiers import reported_tier, tier_for
 
 
 def test_chat_completion_has_every_required_field() -> None:
-    obj = chat.completion(
+    obj = chat_completion(
         id="chatcmpl-1",
         created=1,
         model="m",
         choices=[("hi", "length")],
-        prompt_tokens=3,
-        completion_tokens=1,
+        usage=Usage(3, 1),
         service_tier="default",
     )
     parsed = ChatCompletion.model_validate(obj)
@@ -28,40 +33,36 @@ def test_chat_completion_has_every_required_field() -> None:
 
 
 def test_chat_chunks() -> None:
-    first = chat.chunk(
+    first = chat_completion_chunk(
         id="c",
         created=1,
         model="m",
         service_tier="default",
-        choices=[chat.delta_choice(0, {"role": "assistant", "content": ""})],
+        choices=[chunk_choice(0, {"role": "assistant", "content": ""})],
         include_usage=True,
     )
     assert first["usage"] is None
     parsed = ChatCompletionChunk.model_validate(first)
     assert parsed.choices[0].delta.role == "assistant"
-    no_usage = chat.chunk(
+    no_usage = chat_completion_chunk(
         id="c", created=1, model="m", service_tier="default", choices=[], include_usage=False
     )
     assert "usage" not in no_usage
 
 
 def test_text_completion() -> None:
-    obj = completions.completion(
+    obj = text_completion(
         id="cmpl-1",
         created=1,
         model="m",
+        body={"prompt": "p", "n": 1},
         choices=[("a", "stop")],
-        prompt_tokens=1,
-        completion_tokens=1,
+        usage=Usage(1, 1),
+        service_tier="default",
     )
     assert Completion.model_validate(obj).choices[0].text == "a"
-    chunk = completions.completion(
-        id="cmpl-1",
-        created=1,
-        model="m",
-        choices=[("a", None)],
-        prompt_tokens=None,
-        completion_tokens=None,
+    chunk = text_completion_chunk(
+        id="cmpl-1", created=1, model="m", choice=(0, "a", None), include_usage=False
     )
     assert "usage" not in chunk
 

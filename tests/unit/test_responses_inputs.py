@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from inference_platform.endpoints.protocol import load
+from inference_platform.endpoints.responses import inputs
+from inference_platform.endpoints.responses import protocol as objects
+from inference_platform.endpoints.responses.protocol import ResponseCreateRequestSchema
 from inference_platform.errors import PlatformError
-from inference_platform.responses import inputs, objects
-from inference_platform.schemas.common import load
-from inference_platform.schemas.responses import ResponseCreateSchema
 
-SCHEMA = ResponseCreateSchema()
+SCHEMA = ResponseCreateRequestSchema()
 
 
 def test_input_items_history_and_messages() -> None:

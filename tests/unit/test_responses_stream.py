@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from inference_platform.endpoints.responses import protocol as objects
+from inference_platform.endpoints.responses.stream import (
+    KEEPALIVE,
+    StreamBuilder,
+    after,
+    synthesize,
+)
 from inference_platform.events import ChoiceEnd, Started, TextDelta
-from inference_platform.responses import objects
-from inference_platform.responses.stream import KEEPALIVE, StreamBuilder, after, synthesize
 
 BODY = {"model": "m", "input": "hi", "background": True, "max_output_tokens": 3}
 RID = "resp_abc"

@@ -6,13 +6,15 @@ from typing import Any
 
 import pytest
 
+from inference_platform.endpoints.chat_completions.protocol import (
+    ChatCompletionCreateRequestSchema,
+)
+from inference_platform.endpoints.completions.protocol import CompletionCreateRequestSchema
+from inference_platform.endpoints.protocol import load
 from inference_platform.errors import PlatformError
-from inference_platform.schemas.chat import ChatCompletionPostSchema
-from inference_platform.schemas.common import load
-from inference_platform.schemas.completions import CompletionPostSchema
 
-CHAT = ChatCompletionPostSchema()
-COMPLETION = CompletionPostSchema()
+CHAT = ChatCompletionCreateRequestSchema()
+COMPLETION = CompletionCreateRequestSchema()
 
 
 def chat(**extra: Any) -> dict[str, Any]:
@@ -41,6 +43,7 @@ def test_chat_defaults_and_passthrough() -> None:
         ({"temperature": 3}, "temperature"),
         ({"top_p": -1}, "top_p"),
         ({"n": 0}, "n"),
+        ({"n": None}, "n"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"service_tier": "gold"}, "service_tier"),

@@ -1,4 +1,4 @@
-"""Creating responses in every tier, and following their streams.
+"""Serving ``/v1/responses``: creating responses in every tier, and following their streams.
 
 * Not background, not flex: the realtime hot path (no Postgres before the answer); with
   ``store`` the final object is kept afterwards so it can be retrieved and continued.
@@ -8,38 +8,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 from inference_platform import events as channel
 from inference_platform import flex, ids, jobs, realtime
 from inference_platform.db.models import Request
-from inference_platform.errors import PlatformError, invalid
-from inference_platform.events import End, Failed, Idle, Usage
-from inference_platform.generation import RESPONSES
-from inference_platform.jobs import follow
-from inference_platform.jobs import store as job_store
-from inference_platform.platform import Platform
-from inference_platform.responses import inputs, objects, store
-from inference_platform.responses.stream import (
+from inference_platform.endpoints.protocol import Streamed
+from inference_platform.endpoints.responses import inputs, protocol, store
+from inference_platform.endpoints.responses.inputs import Conversation
+from inference_platform.endpoints.responses.protocol import ResponseObject
+from inference_platform.endpoints.responses.stream import (
     KEEPALIVE,
     Event,
     StreamBuilder,
     after,
     synthesize,
 )
+from inference_platform.errors import PlatformError, invalid
+from inference_platform.events import End, Failed, Idle, Usage
+from inference_platform.generation import RESPONSES
+from inference_platform.jobs import follow
+from inference_platform.jobs import store as job_store
+from inference_platform.platform import Platform
 from inference_platform.tiers import FLEX, REALTIME, reported_tier, tier_for
 
-
-@dataclass
-class Streamed:
-    events: Iterator[Event]
-    # Runs if the client goes away mid-stream (not for background work, which carries on).
-    on_close: Callable[[], None] | None = None
+# Cancel, delete and input items act on the stored response alone.
+__all__ = ["cancel", "create", "delete", "follow_stream", "input_items", "retrieve"]
+cancel, delete, input_items = store.cancel, store.delete, store.input_items
 
 
-def create(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, Any] | Streamed:
+def create(platform: Platform, owner: str, body: dict[str, Any]) -> ResponseObject | Streamed:
     spec = platform.model(body["model"])
     background = bool(body.get("background"))
     if background and body.get("store") is False:
@@ -54,18 +53,11 @@ def create(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, An
 
 
 def _prepare(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Resolve the conversation: input items (kept for listing), history and messages."""
-    items = inputs.input_items(body["input"])
+    """Resolve the conversation (input items, history, messages) into the body."""
     previous, previous_text = None, None
     if body.get("previous_response_id"):
         previous, previous_text = store.previous(platform, owner, body["previous_response_id"])
-    turns = inputs.history(items, previous, previous_text)
-    return {
-        **body,
-        "_input": items,
-        "_history": turns,
-        "_messages": inputs.messages(body.get("instructions"), turns),
-    }
+    return Conversation.resolve(body, previous, previous_text).attach(body)
 
 
 # -- durable: background and flex ----------------------------------------------------------
@@ -73,7 +65,7 @@ def _prepare(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, 
 
 def _durable(
     platform: Platform, owner: str, body: dict[str, Any], tier: str
-) -> dict[str, Any] | Streamed:
+) -> ResponseObject | Streamed:
     rid = ids.new_id(ids.RESPONSE)
     fields = {
         "background": bool(body.get("background")),
@@ -120,7 +112,7 @@ def _check_serves(platform: Platform, model: str, tier: str) -> None:
         )
 
 
-def _blocking_result(platform: Platform, rid: str) -> dict[str, Any]:
+def _blocking_result(platform: Platform, rid: str) -> ResponseObject:
     """Non-background flex: wait for the job's terminal event, then answer with it."""
     end = follow.wait(platform, rid, platform.settings.flex_wait_seconds)
     row = job_store.load(platform, rid)
@@ -174,7 +166,7 @@ def _follow(platform: Platform, row: Request) -> Iterator[Event]:
 # -- realtime hot path ----------------------------------------------------------------------
 
 
-def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, Any] | Streamed:
+def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> ResponseObject | Streamed:
     job = realtime.submit(
         platform,
         owner=owner,
@@ -192,7 +184,7 @@ def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str,
             on_close=lambda: realtime.cancel(platform, job),
         )
     got = realtime.collect(platform, job, 1)
-    final = objects.finished(
+    final = protocol.finished(
         id=job.id,
         created_at=job.created,
         body=body,
@@ -215,7 +207,7 @@ def _live(
     events: Iterator[channel.Event],
     keep: bool,
 ) -> Iterator[Event]:
-    base = objects.response(id=job.id, created_at=job.created, body=body, status="in_progress")
+    base = protocol.response(id=job.id, created_at=job.created, body=body, status="in_progress")
     builder = StreamBuilder(base)
     yield from builder.created()
     end: End | None = None
@@ -226,7 +218,7 @@ def _live(
                 break
             yield from builder.feed(event)
     except PlatformError as err:
-        failed = objects.finished(
+        failed = protocol.finished(
             id=job.id,
             created_at=job.created,
             body=body,
@@ -234,12 +226,12 @@ def _live(
             text=builder.text if builder.started else None,
             input_tokens=None,
             output_tokens=None,
-            error=objects.response_error(err.status, err.message),
+            error=protocol.response_error(err.status, err.message),
         )
         yield from builder.finish(failed)
         return
     used = end.usage if end is not None else Usage()
-    final = objects.finished(
+    final = protocol.finished(
         id=job.id,
         created_at=job.created,
         body=body,
@@ -262,7 +254,7 @@ def retrieve(
     *,
     stream: bool,
     starting_after: int | None,
-) -> dict[str, Any] | Streamed:
+) -> ResponseObject | Streamed:
     row = store.load(platform, owner, response_id)
     if stream:
         return Streamed(follow_stream(platform, row, starting_after))

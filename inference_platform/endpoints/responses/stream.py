@@ -16,15 +16,20 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from inference_platform import events as channel
-from inference_platform.responses.objects import message_id, output_message, output_text_part
+from inference_platform.endpoints.protocol import KEEPALIVE
+from inference_platform.endpoints.responses.protocol import (
+    message_id,
+    output_message,
+    output_text_part,
+)
 
+__all__ = ["KEEPALIVE", "Event", "StreamBuilder", "after", "synthesize"]
+
+# ``(event type, payload)``; KEEPALIVE as the type for a keep-alive comment.
 Event = tuple[str, dict[str, Any]]
 
-# Not an event: an SSE comment a quiet stream sends now and then.
-KEEPALIVE = "keepalive"
-
 # Cancelled has no event type of its own in the SDK; it ends like any unfinished response.
-TERMINAL_TYPES = {"completed": "response.completed", "failed": "response.failed"}
+FINAL_EVENT_TYPES = {"completed": "response.completed", "failed": "response.failed"}
 
 
 class StreamBuilder:
@@ -114,7 +119,7 @@ class StreamBuilder:
                 self._event("response.content_part.done", **self._where(), part=part),
                 self._event("response.output_item.done", output_index=0, item=item),
             ]
-        kind = TERMINAL_TYPES.get(final["status"], "response.incomplete")
+        kind = FINAL_EVENT_TYPES.get(final["status"], "response.incomplete")
         out.append(self._event(kind, response=final))
         return out
 

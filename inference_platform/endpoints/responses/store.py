@@ -12,11 +12,12 @@ from sqlalchemy.dialects.postgresql import insert
 
 from inference_platform import jobs
 from inference_platform.db.models import Request
+from inference_platform.endpoints.protocol import Page
+from inference_platform.endpoints.responses import inputs, protocol
 from inference_platform.errors import PlatformError, invalid, not_found
 from inference_platform.generation import RESPONSES
 from inference_platform.jobs import follow, results
 from inference_platform.platform import Platform
-from inference_platform.responses import inputs, objects
 from inference_platform.tiers import REALTIME
 
 
@@ -44,7 +45,7 @@ def load(platform: Platform, owner: str, response_id: str, *, param: str | None 
 def base_object(row: Request) -> dict[str, Any]:
     """The response as created: the template every stream event is built from."""
     status = "queued" if row.background else "in_progress"
-    return objects.response(
+    return protocol.response(
         id=row.id, created_at=results.created_at(row), body=row.body, status=status
     )
 
@@ -59,7 +60,7 @@ def to_object(row: Request) -> dict[str, Any]:
     else:  # stopped, its object not written yet
         obj["status"] = "failed" if row.status == "expired" else row.status
         if row.error:
-            obj["error"] = objects.response_error(row.status_code, row.error.get("message", ""))
+            obj["error"] = protocol.response_error(row.status_code, row.error.get("message", ""))
     return obj
 
 
@@ -133,7 +134,7 @@ def delete(platform: Platform, owner: str, response_id: str) -> dict[str, Any]:
             .where(Request.id == row.id, Request.owner == owner)
             .values(deleted_at=func.now())
         )
-    return objects.deleted(response_id)
+    return protocol.deleted(response_id)
 
 
 def input_items(
@@ -144,6 +145,6 @@ def input_items(
     after: str | None,
     limit: int,
     order: str,
-) -> dict[str, Any]:
+) -> Page:
     row = load(platform, owner, response_id)
-    return inputs.page(row.body.get("_input") or [], after=after, limit=limit, order=order)
+    return inputs.page(inputs.stored_items(row.body), after=after, limit=limit, order=order)

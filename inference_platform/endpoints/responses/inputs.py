@@ -6,16 +6,57 @@ The API's schema has already checked the shape; here the input becomes
 * the conversation ``history`` (earlier turns and this input, without instructions, which
   ``previous_response_id`` does not carry over);
 * the engine's ``messages``: instructions first, then the history.
+
+All three travel inside the stored request body (a ``Conversation`` attached to it): the
+worker's ``generation.plan`` reads the messages, a continuation reads the history, and
+``input_items`` lists the items.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from inference_platform import ids
+from inference_platform.endpoints.protocol import Page
+from inference_platform.endpoints.protocol import page as list_page
 from inference_platform.errors import invalid
 
 TEXT_PARTS = ("input_text", "output_text")
+# The body keys a Conversation is kept under (``_messages`` is what generation reads).
+_ITEMS, _HISTORY, _MESSAGES = "_input", "_history", "_messages"
+Turn = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A Responses request resolved for running."""
+
+    items: list[dict[str, Any]]
+    history: list[Turn]
+    messages: list[Turn]
+
+    @classmethod
+    def resolve(
+        cls,
+        body: Mapping[str, Any],
+        previous: Mapping[str, Any] | None = None,
+        previous_output: str | None = None,
+    ) -> Conversation:
+        """``body``'s input after the conversation of ``previous`` (a stored body)."""
+        items = input_items(body["input"])
+        turns = history(items, previous, previous_output)
+        return cls(items, turns, messages(body.get("instructions"), turns))
+
+    def attach(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``body`` carrying this conversation, as stored and sent to workers."""
+        return {**body, _ITEMS: self.items, _HISTORY: self.history, _MESSAGES: self.messages}
+
+
+def stored_items(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The input items a stored body carries."""
+    return list(body.get(_ITEMS) or [])
 
 
 def _parts(role: str, content: Any) -> list[dict[str, Any]]:
@@ -53,13 +94,13 @@ def item_text(item: dict[str, Any]) -> str:
 
 def history(
     items: list[dict[str, Any]],
-    previous: dict[str, Any] | None = None,
+    previous: Mapping[str, Any] | None = None,
     previous_output: str | None = None,
 ) -> list[dict[str, str]]:
     """The conversation so far: the earlier response's history and answer, then this input."""
     turns: list[dict[str, str]] = []
     if previous is not None:
-        turns.extend(previous.get("_history") or [])
+        turns.extend(previous.get(_HISTORY) or [])
         if previous_output:
             turns.append({"role": "assistant", "content": previous_output})
     for item in items:
@@ -83,9 +124,7 @@ def output_text(result: dict[str, Any] | None) -> str:
     )
 
 
-def page(
-    items: list[dict[str, Any]], *, after: str | None, limit: int, order: str
-) -> dict[str, Any]:
+def page(items: list[dict[str, Any]], *, after: str | None, limit: int, order: str) -> Page:
     """One page of input items: ``order`` desc lists the newest (last) item first."""
     ordered = list(reversed(items)) if order == "desc" else list(items)
     start = 0
@@ -94,11 +133,4 @@ def page(
         if not positions:
             raise invalid(f"No input item with id '{after}' in this response.", param="after")
         start = positions[0] + 1
-    data = ordered[start : start + limit]
-    return {
-        "object": "list",
-        "data": data,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "has_more": start + limit < len(ordered),
-    }
+    return list_page(ordered[start : start + limit], start + limit < len(ordered))

@@ -1,0 +1,1 @@
+"""Batches: ``/v1/batches``."""

@@ -1,0 +1,191 @@
+"""``POST /v1/chat/completions``: the request schema, and the ``chat.completion`` and
+``chat.completion.chunk`` objects every tier answers with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NotRequired, TypedDict
+
+from marshmallow import ValidationError, fields, validate
+
+from inference_platform.endpoints.protocol import (
+    SYSTEM_FINGERPRINT,
+    CompletionUsage,
+    SamplingFields,
+    Stop,
+    completion_usage,
+    described,
+)
+from inference_platform.endpoints.refusals import RefusesUnsupported
+from inference_platform.events import Usage
+from inference_platform.generation import CHAT
+
+ROLES = ("developer", "system", "user", "assistant", "tool", "function")
+
+
+class MessageField(fields.Field[dict[str, Any]]):
+    """One chat message: ``{role, content}`` with text content (a string or text parts)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, dict):
+            raise ValidationError("each message must be an object with `role` and `content`.")
+        role = value.get("role")
+        if role not in ROLES:
+            raise ValidationError(f"`role` must be one of {', '.join(ROLES)}; got {role!r}.")
+        content = value.get("content")
+        if content is None and role != "assistant":
+            raise ValidationError(f"a {role} message needs `content`.")
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                if kind != "text" or not isinstance(part.get("text"), str):
+                    raise ValidationError(
+                        'only text content parts ({"type": "text", "text": ...}) are '
+                        f"supported; got {kind!r}."
+                    )
+        elif content is not None and not isinstance(content, str):
+            raise ValidationError("`content` must be a string or a list of text parts.")
+        return value
+
+
+class ChatCompletionCreateRequestSchema(SamplingFields, RefusesUnsupported):
+    endpoint = CHAT
+
+    messages = fields.List(
+        MessageField(),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata=described("The conversation so far; text content only."),
+    )
+    max_tokens = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata=described("Deprecated name of `max_completion_tokens`."),
+    )
+    max_completion_tokens = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1),
+        metadata=described("Most tokens to generate per choice (default: up to the context)."),
+    )
+    n = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=128),
+        metadata=described("How many choices to generate."),
+    )
+    stop = Stop(allow_none=True, metadata=described("Up to 4 strings that end generation."))
+
+
+# -- objects -------------------------------------------------------------------------------
+
+
+class ChatCompletionMessage(TypedDict):
+    role: Literal["assistant"]
+    content: str
+    refusal: None
+    annotations: list[Any]
+
+
+class Choice(TypedDict):
+    index: int
+    message: ChatCompletionMessage
+    logprobs: None
+    finish_reason: str
+
+
+class ChatCompletion(TypedDict):
+    id: str
+    object: Literal["chat.completion"]
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+    service_tier: str
+    system_fingerprint: str
+
+
+class ChunkChoice(TypedDict):
+    index: int
+    delta: dict[str, str]
+    logprobs: None
+    finish_reason: str | None
+
+
+class ChatCompletionChunk(TypedDict):
+    id: str
+    object: Literal["chat.completion.chunk"]
+    created: int
+    model: str
+    system_fingerprint: str
+    service_tier: str
+    choices: list[ChunkChoice]
+    # Present (null until the last chunk) only when the client asked for usage.
+    usage: NotRequired[CompletionUsage | None]
+
+
+def chat_completion(
+    *,
+    id: str,
+    created: int,
+    model: str,
+    choices: Sequence[tuple[str, str | None]],
+    usage: Usage,
+    service_tier: str,
+) -> ChatCompletion:
+    """A ``chat.completion``; ``choices`` are ``(text, finish_reason)`` in index order."""
+    return {
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": i,
+                "message": {
+                    "role": "assistant",
+                    "content": text,
+                    "refusal": None,
+                    "annotations": [],
+                },
+                "logprobs": None,
+                "finish_reason": finish or "stop",
+            }
+            for i, (text, finish) in enumerate(choices)
+        ],
+        "usage": completion_usage(usage),
+        "service_tier": service_tier,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+
+
+def chunk_choice(
+    index: int, delta: dict[str, str], finish_reason: str | None = None
+) -> ChunkChoice:
+    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+
+
+def chat_completion_chunk(
+    *,
+    id: str,
+    created: int,
+    model: str,
+    service_tier: str,
+    choices: list[ChunkChoice],
+    include_usage: bool,
+    usage: Usage | None = None,
+) -> ChatCompletionChunk:
+    out: ChatCompletionChunk = {
+        "id": id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "service_tier": service_tier,
+        "choices": choices,
+    }
+    if include_usage:
+        out["usage"] = None if usage is None else completion_usage(usage)
+    return out
+
+
+def choice_count(body: Mapping[str, Any]) -> int:
+    return int(body["n"])

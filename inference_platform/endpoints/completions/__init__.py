@@ -1,0 +1,1 @@
+"""Completions (legacy): ``POST /v1/completions``."""

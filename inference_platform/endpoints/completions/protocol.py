@@ -1,0 +1,166 @@
+"""``POST /v1/completions`` (legacy text completions): the request schema and the
+``text_completion`` object, whole or as a stream chunk."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NotRequired, TypedDict
+
+from marshmallow import ValidationError, fields, post_load, validate
+
+from inference_platform.endpoints.protocol import (
+    SYSTEM_FINGERPRINT,
+    CompletionUsage,
+    SamplingFields,
+    Stop,
+    completion_usage,
+    described,
+)
+from inference_platform.endpoints.refusals import RefusesUnsupported
+from inference_platform.events import Usage
+from inference_platform.generation import COMPLETIONS
+
+DEFAULT_MAX_TOKENS = 16  # OpenAI's default for this endpoint
+
+
+class PromptField(fields.Field[str | list[str]]):
+    """``prompt``: a string or a list of strings. Token-id prompts are refused explicitly."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and value and all(isinstance(p, str) for p in value):
+            return value
+        if isinstance(value, list) and value and all(isinstance(p, int | list) for p in value):
+            raise ValidationError("token-id prompts are not supported; send text.")
+        raise ValidationError("must be a string or a non-empty list of strings.")
+
+
+class CompletionCreateRequestSchema(SamplingFields, RefusesUnsupported):
+    endpoint = COMPLETIONS
+
+    prompt = PromptField(
+        required=True, metadata=described("A prompt, or a list of prompts (text only).")
+    )
+    max_tokens = fields.Integer(
+        allow_none=True,
+        load_default=DEFAULT_MAX_TOKENS,
+        validate=validate.Range(min=1),
+        metadata=described("Most tokens to generate per choice (default 16)."),
+    )
+    n = fields.Integer(
+        allow_none=True,
+        load_default=1,
+        validate=validate.Range(min=1, max=128),
+        metadata=described("How many choices to generate per prompt."),
+    )
+    stop = Stop(allow_none=True, metadata=described("Up to 4 strings that end generation."))
+    echo = fields.Boolean(
+        allow_none=True,
+        load_default=False,
+        metadata=described("Start each choice's text with its prompt."),
+    )
+
+    @post_load
+    def _null_means_default(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("max_tokens") is None:
+            data["max_tokens"] = DEFAULT_MAX_TOKENS
+        if data.get("n") is None:
+            data["n"] = 1
+        return data
+
+
+# -- objects -------------------------------------------------------------------------------
+
+
+class CompletionChoice(TypedDict):
+    text: str
+    index: int
+    logprobs: None
+    finish_reason: str | None
+
+
+class TextCompletion(TypedDict):
+    """A ``text_completion``, whole or (without ``service_tier``) as a stream chunk."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[CompletionChoice]
+    system_fingerprint: str
+    usage: NotRequired[CompletionUsage | None]
+    service_tier: NotRequired[str]
+
+
+def prompts(body: Mapping[str, Any]) -> list[str]:
+    prompt = body["prompt"]
+    return [prompt] if isinstance(prompt, str) else list(prompt)
+
+
+def choice_count(body: Mapping[str, Any]) -> int:
+    """Choices are prompt-major: ``n`` for each prompt."""
+    return len(prompts(body)) * int(body["n"])
+
+
+def _echoed(body: Mapping[str, Any], texts: list[str]) -> list[str]:
+    """With ``echo``, each choice starts with its prompt."""
+    if not body.get("echo"):
+        return texts
+    given = prompts(body)
+    n = int(body.get("n") or 1)
+    return [given[i // n] + text for i, text in enumerate(texts)]
+
+
+def _choice(index: int, text: str, finish_reason: str | None) -> CompletionChoice:
+    return {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
+
+
+def text_completion(
+    *,
+    id: str,
+    created: int,
+    model: str,
+    body: Mapping[str, Any],
+    choices: Sequence[tuple[str, str | None]],
+    usage: Usage,
+    service_tier: str,
+) -> TextCompletion:
+    """The whole object for the request ``body``; ``choices`` are ``(text, finish_reason)``."""
+    texts = _echoed(body, [text for text, _ in choices])
+    return {
+        "id": id,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            _choice(i, t, f) for i, (t, (_, f)) in enumerate(zip(texts, choices, strict=True))
+        ],
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+        "usage": completion_usage(usage),
+        "service_tier": service_tier,
+    }
+
+
+def text_completion_chunk(
+    *,
+    id: str,
+    created: int,
+    model: str,
+    choice: tuple[int, str, str | None] | None,
+    include_usage: bool,
+    usage: Usage | None = None,
+) -> TextCompletion:
+    """One stream chunk: a piece of choice ``(index, text, finish_reason)``, or (``choice``
+    None) the last chunk, which carries the usage."""
+    out: TextCompletion = {
+        "id": id,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [] if choice is None else [_choice(*choice)],
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
+    if include_usage:
+        out["usage"] = None if usage is None else completion_usage(usage)
+    return out

@@ -1,0 +1,1 @@
+"""Models: ``/v1/models``."""

@@ -1,0 +1,1 @@
+"""Responses: ``/v1/responses``, its stored objects, input items and resumable streams."""

@@ -1,1 +1,0 @@
-"""Builders for the OpenAI objects the platform returns (chat, completions, responses, ...)."""

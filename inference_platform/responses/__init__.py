@@ -1,1 +1,0 @@
-"""The Responses API: objects, input handling, storage and streams of ``/v1/responses``."""
