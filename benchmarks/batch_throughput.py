@@ -38,7 +38,7 @@ from inference_platform.engines.tokenizer import ModelTokenizer  # noqa: E402
 from inference_platform.generation import COMPLETIONS, plan  # noqa: E402
 from inference_platform.keys import create_key  # noqa: E402
 from inference_platform.settings import Settings  # noqa: E402
-from tests.stack import Services, Stack, free_port, wait_for  # noqa: E402
+from tests.stack import Services, Stack, free_port  # noqa: E402
 
 MODEL = "demo-vllm"
 MAX_MODEL_LEN = 512
@@ -153,16 +153,8 @@ def start_stack(var: Path, path: Path, batch_size: int, queues: str) -> tuple[St
     )
     stack.wait_api()
     first = queues.split(",")[0]
-    wait_for(lambda: _live(stack, f"{first}.{MODEL}"), 600, "the vLLM worker")
+    stack.wait_queue(f"{first}.{MODEL}", timeout=600)  # loading vLLM takes minutes
     return stack, key, services
-
-
-def _live(stack: Stack, queue: str) -> bool:
-    try:
-        stack.wait_queue(queue, timeout=1)
-        return True
-    except TimeoutError:
-        return False
 
 
 def main() -> None:

@@ -13,11 +13,10 @@ import pytest
 from inference_platform.db import Database, migrate
 from inference_platform.keys import create_key
 from inference_platform.settings import Settings
+from tests.helpers import DEMO, SIM, SIM_SLOW
 from tests.stack import Services, Stack, free_port
 
-DEMO = "demo-tiny"
-SIM = "sim"  # simulated engine, fast
-SIM_SLOW = "sim-slow"  # simulated engine, slow enough to cancel or kill mid-generation
+__all__ = ["DEMO", "SIM", "SIM_SLOW"]  # the test catalog's models, imported from here by tests
 
 
 @pytest.fixture(scope="session")

@@ -1,34 +1,60 @@
-"""Small helpers shared by the end-to-end tests."""
+"""Small helpers shared by the tests: one way to wait for a condition, and the objects the
+end-to-end tests build and read back. Nothing here imports the test fixtures, so the process
+launcher (tests/stack.py) and conftest.py can both use it."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import openai
 from sqlalchemy import select
 
 from inference_platform.db.models import Request, UsageRecord
-from tests.conftest import SIM
+
+T = TypeVar("T")
+
+# The models of the test catalog (conftest.catalog_json).
+DEMO = "demo-tiny"
+SIM = "sim"  # simulated engine, fast
+SIM_SLOW = "sim-slow"  # simulated engine, slow enough to cancel or kill mid-generation
 
 
-def poll(fn: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 30) -> Any:
-    """Call ``fn`` until ``done`` holds for its value; fail the test past ``timeout``."""
+def eventually(
+    fn: Callable[[], T],
+    done: Callable[[T], object] = bool,
+    timeout: float = 30,
+    *,
+    interval: float = 0.1,
+    ignoring: tuple[type[BaseException], ...] = (),
+    what: str = "",
+) -> T:
+    """Call ``fn`` until ``done`` holds for its value and return that value.
+
+    Tests wait on a condition rather than sleeping a guessed time. An exception of a type in
+    ``ignoring`` counts as "not yet" (a server still starting); past ``timeout`` the test fails
+    with the last value seen.
+    """
     deadline = time.monotonic() + timeout
     while True:
-        value = fn()
-        if done(value):
-            return value
+        try:
+            value: T | BaseException = fn()
+        except ignoring as exc:
+            value = exc
+        else:
+            if done(value):
+                return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s; last value: {value!r}")
-        time.sleep(0.1)
+            waiting = f" waiting for {what}" if what else ""
+            raise AssertionError(f"timed out after {timeout:g}s{waiting}; last value: {value!r}")
+        time.sleep(interval)
 
 
 def finished(client: openai.OpenAI, response_id: str, timeout: float = 30) -> Any:
     """A background response once it is no longer queued or in progress."""
-    return poll(
+    return eventually(
         lambda: client.responses.retrieve(response_id),
         lambda r: r.status not in ("queued", "in_progress"),
         timeout,
@@ -87,13 +113,10 @@ def submit(
 def wait_for(
     client: openai.OpenAI, batch_id: str, done: Callable[[Any], bool], timeout: float = 60
 ) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = client.batches.retrieve(batch_id)
-        if done(batch):
-            return batch
-        assert time.monotonic() < deadline, f"batch stuck: {batch.status} {batch.request_counts}"
-        time.sleep(0.25)
+    """A batch once ``done`` holds for it."""
+    return eventually(
+        lambda: client.batches.retrieve(batch_id), done, timeout, interval=0.25, what="a batch"
+    )
 
 
 def batch_finished(client: openai.OpenAI, batch_id: str, timeout: float = 60) -> Any:

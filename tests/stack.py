@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 
 from inference_platform import embedded
 from inference_platform.settings import Settings
+from tests.helpers import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "cli"]
@@ -37,18 +38,6 @@ def _reachable(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def _claim_redis_db(admin_url: str) -> int:
@@ -136,15 +125,16 @@ class Stack:
 
     def start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         self.commands[name] = args
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [*CLI, *args],
-            env=self.env(),
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # The child writes to its own copy of the descriptor; ours can close at once.
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [*CLI, *args],
+                env=self.env(),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs[name] = proc
         return proc
 
@@ -181,7 +171,12 @@ class Stack:
     # -- readiness ------------------------------------------------------------------------
     def wait_api(self, timeout: float = 60) -> None:
         url = f"http://127.0.0.1:{self.settings.port}/health"
-        wait_for(lambda: httpx.get(url, timeout=2).status_code == 200, timeout, "the API")
+        eventually(
+            lambda: httpx.get(url, timeout=2).status_code == 200,
+            timeout=timeout,
+            ignoring=(httpx.HTTPError,),
+            what="the API",
+        )
 
     def wait_queue(self, queue: str, timeout: float = 120) -> None:
         client = redis.Redis.from_url(self.settings.redis_url)
@@ -190,4 +185,4 @@ class Stack:
         def live() -> bool:
             return int(client.zcount(f"live:{queue}", time.time() - max_age, "+inf")) > 0
 
-        wait_for(live, timeout, f"a worker on {queue}")
+        eventually(live, timeout=timeout, ignoring=(redis.RedisError,), what=f"a worker on {queue}")

@@ -17,7 +17,7 @@ from inference_platform.db.models import Request
 from inference_platform.endpoints.responses import inputs
 from inference_platform.events import TextDelta, decode
 from tests.conftest import SIM, SIM_SLOW
-from tests.helpers import finished, job, poll, usage_rows
+from tests.helpers import eventually, finished, job, usage_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -234,7 +234,7 @@ def test_expiry_mid_generation_keeps_the_output(client: openai.OpenAI, db: Any, 
         max_output_tokens=400,
     )
     events = redis.Redis.from_url(stack.settings.redis_url)
-    poll(
+    eventually(
         lambda: sum(b'"delta"' in f[b"d"] for _, f in events.xrange(f"ev:{resp.id}")),
         lambda n: n >= 3,
         timeout=20,
@@ -267,7 +267,7 @@ def test_background_flex_survives_a_killed_worker(
         found = [decode(f[b"d"]) for _, f in events.xrange(f"ev:{resp.id}")]
         return "".join(e.text for e in found if isinstance(e, TextDelta))
 
-    poll(lambda: len(streamed().split()), lambda n: n >= 5, timeout=20)
+    eventually(lambda: len(streamed().split()), lambda n: n >= 5, timeout=20)
     stack.kill("sim-slow")  # SIGKILL mid-generation: no clean-up of any kind
     before = streamed()
     assert len(before.split()) < 60

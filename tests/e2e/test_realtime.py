@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from inference_platform.db.models import UsageRecord
 from tests.conftest import DEMO, SIM, SIM_SLOW
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -59,11 +60,7 @@ def test_chat_completion_on_the_demo_model(client: openai.OpenAI, db) -> None:
         with db.session() as s:
             return s.scalars(select(UsageRecord).where(UsageRecord.request_id == resp.id)).first()
 
-    for _ in range(50):
-        row = recorded()
-        if row is not None:
-            break
-        asyncio.run(asyncio.sleep(0.1))
+    row = eventually(recorded, timeout=5, what="the usage record")
     assert row is not None and row.tier == "realtime" and row.owner == "tenant-a"
     assert row.output_tokens == resp.usage.completion_tokens
 

@@ -13,7 +13,8 @@ import pytest
 from inference_platform.db import Database, migrate
 from inference_platform.keys import create_key
 from inference_platform.settings import Settings
-from tests.stack import Services, Stack, free_port, wait_for
+from tests.helpers import eventually
+from tests.stack import Services, Stack, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +46,9 @@ def up_stack(var_dir: Path) -> Iterator[tuple[Stack, str]]:
     stack = Stack(settings, home / "logs")
     try:
         stack.start("up", ["up", "-c", "web=1,engine=1,control=1"])
-        wait_for(lambda: "Ready: every engine worker is up" in stack.log("up"), 120, "up")
+        eventually(
+            lambda: "Ready: every engine worker is up" in stack.log("up"), timeout=120, what="up"
+        )
         yield stack, key
     except BaseException:
         print(stack.log("up")[-6000:])
