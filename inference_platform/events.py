@@ -26,12 +26,15 @@ engine request) and as a key ``cancelled:<id>`` that a worker checks before it s
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import redis
+
+from inference_platform.hub import Hub, Subscription
 
 CANCEL_CHANNEL = "cancel"
 
@@ -149,6 +152,20 @@ class EventChannel:
     def __init__(self, client: redis.Redis, ttl_seconds: int = 3600) -> None:
         self.redis = client
         self.ttl = ttl_seconds
+        self._hub: Hub | None = None
+        self._hub_lock = threading.Lock()
+
+    @property
+    def hub(self) -> Hub:
+        """The process's one reader of every followed stream (started on first use)."""
+        with self._hub_lock:
+            if self._hub is None:
+                self._hub = Hub(self.redis)
+            return self._hub
+
+    def subscribe(self, request_id: str, after: str = "0") -> EventSubscription:
+        """Follow one request's events without a Redis connection of its own."""
+        return EventSubscription(self.hub.subscribe(stream_key(request_id), after))
 
     # -- writing (workers) --------------------------------------------------------------
     def publish(self, request_id: str, event: Event) -> None:
@@ -213,21 +230,20 @@ class EventChannel:
         """
         start = time.monotonic()
         seen_any = after != "0"
-        while True:
-            now = time.monotonic()
-            limit = start + (total_timeout if seen_any else first_timeout)
-            if now >= limit:
-                raise NoWorker() if not seen_any else TimeoutError()
-            wait_ms = max(1, int(min(limit - now, 5.0) * 1000))
-            events = self.read(request_id, after, wait_ms)
-            if not events and seen_any and on_idle is not None:
-                on_idle()
-            for eid, event in events:
-                after = eid
-                seen_any = True
-                yield event
-                if is_terminal(event):
-                    return
+        with self.subscribe(request_id, after) as sub:
+            while True:
+                now = time.monotonic()
+                limit = start + (total_timeout if seen_any else first_timeout)
+                if now >= limit:
+                    raise NoWorker() if not seen_any else TimeoutError()
+                events = sub.get(min(limit - now, 5.0))
+                if not events and seen_any and on_idle is not None:
+                    on_idle()
+                for _eid, event in events:
+                    seen_any = True
+                    yield event
+                    if is_terminal(event):
+                        return
 
     def all_events(self, request_id: str) -> list[Event]:
         """Every event still stored for a request (non-blocking)."""
@@ -261,6 +277,25 @@ def decode_entries(entries: Any) -> Iterator[tuple[str, Event]]:
     for entry_id, fields in entries:
         eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
         yield eid, decode(fields.get(b"d") or fields.get("d"))
+
+
+class EventSubscription:
+    """Decoded events of one request, as the process's hub reads them."""
+
+    def __init__(self, sub: Subscription) -> None:
+        self._sub = sub
+
+    def get(self, timeout: float) -> list[tuple[str, Event]]:
+        return list(decode_entries(self._sub.get(timeout)))
+
+    def close(self) -> None:
+        self._sub.close()
+
+    def __enter__(self) -> EventSubscription:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class NoWorker(Exception):

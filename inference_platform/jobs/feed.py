@@ -100,6 +100,7 @@ class Feed:
         self._recorder = _Recorder(ctx)
         # Usage of finished realtime requests, recorded in one insert per turn.
         self._bills: list[dict[str, Any]] = []
+        self._billed = time.monotonic()
         self._lock = threading.Lock()
         self._wakes = 0
         self._running = False
@@ -150,6 +151,7 @@ class Feed:
             if self._stopping.is_set():
                 self._hand_back_all()
                 self._recorder.flush()
+                self._record_bills()
                 with self._lock:
                     self._running = False
                 return
@@ -161,8 +163,13 @@ class Feed:
                 seen, last_claim = wakes, time.monotonic()
                 self._claim(room)
             if not self._inflight and self._inbox.empty():
-                self._recorder.flush()
-                self._record_bills()
+                if self._recorder.pending or self._bills:
+                    # Written at their usual pace, not now: a request arriving meanwhile
+                    # must not wait behind the insert.
+                    self._pump()
+                    self._recorder.flush(force=False)
+                    self._record_bills(force=False)
+                    continue
                 with self._lock:
                     idle = self._wakes == seen and self._inbox.empty()
                     if idle and not self._recorder.pending and not self._bills:
@@ -171,7 +178,7 @@ class Feed:
                 continue
             finished = self._pump()
             self._recorder.flush(force=False)
-            self._record_bills()
+            self._record_bills(force=False)
 
     def _claim(self, room: int) -> None:
         try:
@@ -209,7 +216,7 @@ class Feed:
 
     def _pump(self) -> bool:
         """Handle what the engine produced since last time (waits briefly for the first);
-        True when a piece of work finished, so there is room to claim more."""
+        True when a piece of durable work finished, so there is room to claim more."""
         finished = False
         out: list[tuple[str, Event]] = []
         for attempt, j, item in self._drain():
@@ -220,7 +227,7 @@ class Feed:
                 if attempt.running == 0:
                     self._publish(out)
                     self._end(attempt)
-                    finished = True
+                    finished = finished or not isinstance(attempt, LiveAttempt)
             elif isinstance(item, BaseException):
                 attempt.on_failure(self.ctx, item)
             elif isinstance(item, Delta) and attempt.failure is None:
@@ -276,9 +283,12 @@ class Feed:
             log.exception("finishing %s failed; its lease will lapse and it is retried", work.id)
             ctx.leases.release(work.id)
 
-    def _record_bills(self) -> None:
-        if not self._bills:
+    def _record_bills(self, *, force: bool = True) -> None:
+        """Record realtime usage in groups, off the path of the next request's start."""
+        due = len(self._bills) >= FLUSH_LINES or time.monotonic() - self._billed >= FLUSH_SECONDS
+        if not self._bills or not (force or due):
             return
+        self._billed = time.monotonic()
         try:
             with self.ctx.platform.db.session() as s:
                 usage.record(s, self._bills)

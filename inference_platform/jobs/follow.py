@@ -30,23 +30,23 @@ def events(
     """
     deadline = time.monotonic() + timeout
     idle_since = time.monotonic()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError(request_id)
-        batch = platform.events.read(request_id, after, max(1, int(min(left, 5.0) * 1000)))
-        if not batch:
-            if time.monotonic() - idle_since >= IDLE_CHECK_SECONDS:
-                idle_since = time.monotonic()
-                _check_finished(platform, request_id)
-                yield Idle()
-            continue
-        idle_since = time.monotonic()
-        for entry_id, event in batch:
-            after = entry_id
-            yield event
-            if is_terminal(event):
-                return
+    with platform.events.subscribe(request_id, after) as sub:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(request_id)
+            batch = sub.get(min(left, 5.0))
+            if not batch:
+                if time.monotonic() - idle_since >= IDLE_CHECK_SECONDS:
+                    idle_since = time.monotonic()
+                    _check_finished(platform, request_id)
+                    yield Idle()
+                continue
+            idle_since = time.monotonic()
+            for _entry_id, event in batch:
+                yield event
+                if is_terminal(event):
+                    return
 
 
 def wait(platform: Platform, request_id: str, timeout: float) -> Event | None:

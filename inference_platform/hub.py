@@ -1,0 +1,132 @@
+"""One reader per process for every request's event stream.
+
+An API process may relay a thousand open streams at once. Each waiting in its own ``XREAD
+BLOCK`` would hold a Redis connection per stream; instead one thread reads all the streams
+that have a subscriber with a single ``XREAD`` and hands each subscriber its events. A new
+subscription interrupts the reader's wait by appending to the process's own wake-up stream,
+which the reader always includes in its ``XREAD``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import deque
+from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
+
+# How long the reader blocks in one XREAD (a new subscriber interrupts it).
+BLOCK_MS = 5000
+# Entries read per stream and XREAD; a stream with more is read again at once.
+COUNT = 512
+
+
+def _position(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Subscription:
+    """Raw entries of one request's stream after a position, as the hub reads them."""
+
+    def __init__(self, hub: Hub, key: str, after: str) -> None:
+        self.hub = hub
+        self.key = key
+        self.after = after
+        self._entries: deque[tuple[str, Any]] = deque()
+        self._error: BaseException | None = None
+        self._cond = threading.Condition()
+
+    def get(self, timeout: float) -> list[tuple[str, Any]]:
+        """Entries that arrived (waits up to ``timeout`` seconds for the first)."""
+        with self._cond:
+            if not self._entries and self._error is None:
+                self._cond.wait(timeout)
+            if self._error is not None and not self._entries:
+                error, self._error = self._error, None
+                raise error
+            entries = list(self._entries)
+            self._entries.clear()
+        return entries
+
+    def close(self) -> None:
+        self.hub.unsubscribe(self)
+
+    def _deliver(self, entries: list[tuple[str, Any]]) -> None:
+        with self._cond:
+            for entry_id, fields in entries:
+                if _position(entry_id) > _position(self.after):
+                    self._entries.append((entry_id, fields))
+                    self.after = entry_id
+            self._cond.notify_all()
+
+    def _fail(self, error: BaseException) -> None:
+        with self._cond:
+            self._error = error
+            self._cond.notify_all()
+
+
+class Hub:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._subs: dict[str, set[Subscription]] = {}
+        self._lock = threading.Lock()
+        self._wake_key = f"hub:{uuid.uuid4().hex}"
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self, key: str, after: str = "0") -> Subscription:
+        sub = Subscription(self, key, after)
+        with self._lock:
+            self._subs.setdefault(key, set()).add(sub)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
+                self._thread.start()
+        # Interrupt the reader's wait so it reads this stream too.
+        self._redis.xadd(self._wake_key, {"w": 1}, maxlen=16, approximate=True)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            subs = self._subs.get(sub.key)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[sub.key]
+
+    def _streams(self) -> dict[Any, Any]:
+        with self._lock:
+            streams: dict[Any, Any] = {
+                key: min((s.after for s in subs), key=_position) for key, subs in self._subs.items()
+            }
+        # "$": only a nudge sent while we block matters; between reads the new key is in.
+        streams[self._wake_key] = "$"
+        return streams
+
+    def _run(self) -> None:
+        while True:
+            try:
+                reply = self._redis.xread(self._streams(), block=BLOCK_MS, count=COUNT)
+            except Exception as exc:  # Redis away: every waiter hears of it, the reader goes on
+                log.warning("event hub read failed: %s", exc)
+                self._fail_all(exc)
+                threading.Event().wait(1.0)
+                continue
+            for raw_key, entries in reply or []:
+                key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
+                decoded = [(e.decode() if isinstance(e, bytes) else e, f) for e, f in entries]
+                if key == self._wake_key:
+                    continue
+                with self._lock:
+                    subs = list(self._subs.get(key, ()))
+                for sub in subs:
+                    sub._deliver(decoded)
+
+    def _fail_all(self, error: BaseException) -> None:
+        with self._lock:
+            subs = [s for group in self._subs.values() for s in group]
+        for sub in subs:
+            sub._fail(error)
