@@ -10,7 +10,7 @@ import logging
 
 import click
 
-from cli import admin, batch, run
+from cli import admin, autobatcher, batch, run
 from inference_platform.embedded import load_settings
 from inference_platform.settings import Settings
 
@@ -26,5 +26,5 @@ def main() -> None:
     )
 
 
-for _module in (run, admin, batch):
+for _module in (run, admin, batch, autobatcher):
     _module.register(main)
