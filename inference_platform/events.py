@@ -149,7 +149,7 @@ def stream_key(request_id: str) -> str:
 
 
 class EventChannel:
-    def __init__(self, client: redis.Redis, ttl_seconds: int = 3600) -> None:
+    def __init__(self, client: redis.Redis[bytes], ttl_seconds: int = 3600) -> None:
         self.redis = client
         self.ttl = ttl_seconds
         self._hub: Hub | None = None
@@ -302,7 +302,7 @@ class NoWorker(Exception):
     """No worker picked the request up in time."""
 
 
-def redis_client(url: str) -> redis.Redis:
+def redis_client(url: str) -> redis.Redis[bytes]:
     """A client tuned for the event channel: fail fast when Redis is down."""
     # Reads block for up to 5 s (XREAD BLOCK); the socket timeout must be longer than that.
     return redis.Redis.from_url(

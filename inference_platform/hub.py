@@ -71,7 +71,7 @@ class Subscription:
 
 
 class Hub:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis[bytes]) -> None:
         self._redis = client
         self._subs: dict[str, set[Subscription]] = {}
         self._lock = threading.Lock()

@@ -8,8 +8,9 @@ already running, loses nothing: ``dispatch`` tops every queue up again from the 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
+from kombu import Connection, Queue
 from kombu.exceptions import ChannelError
 from sqlalchemy import text
 
@@ -43,9 +44,11 @@ def enqueue(platform: Platform, **fields: Any) -> Request:
 
 def backlog(platform: Platform, queue: str) -> int:
     """Messages waiting in a worker queue, as the broker counts them."""
-    with platform.celery.pool.acquire(block=True) as conn:
+    # ``app.pool`` is Celery's broker connection pool (its stubs call it a producer pool).
+    with cast(Connection, platform.celery.pool.acquire(block=True)) as conn:
         try:
-            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            # (name, message_count, consumer_count); the stubs type it as the queue's name.
+            declared: Any = Queue(queue, channel=conn.default_channel).queue_declare(passive=True)
         except ChannelError:  # no message has ever waited there
             return 0
     return int(declared.message_count)
