@@ -12,20 +12,20 @@ from typing import Any
 from marshmallow import Schema
 
 from inference_platform.batches.lines import BodyCheck
+from inference_platform.endpoints.chat_completions.protocol import ChatCompletionCreateRequestSchema
+from inference_platform.endpoints.completions.protocol import CompletionCreateRequestSchema
+from inference_platform.endpoints.protocol import load
+from inference_platform.endpoints.responses.protocol import ResponseCreateRequestSchema
 from inference_platform.errors import invalid
 from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
-from inference_platform.schemas.chat import ChatCompletionPostSchema
-from inference_platform.schemas.common import load
-from inference_platform.schemas.completions import CompletionPostSchema
-from inference_platform.schemas.responses import ResponseCreateSchema
 
 
 def line_checks() -> dict[str, BodyCheck]:
     """Fresh schema instances per validation run (runs may overlap on the control role)."""
     return {
-        CHAT: partial(load, ChatCompletionPostSchema()),
-        COMPLETIONS: partial(load, CompletionPostSchema()),
-        RESPONSES: partial(_response_line, ResponseCreateSchema()),
+        CHAT: partial(load, ChatCompletionCreateRequestSchema()),
+        COMPLETIONS: partial(load, CompletionCreateRequestSchema()),
+        RESPONSES: partial(_response_line, ResponseCreateRequestSchema()),
     }
 
 

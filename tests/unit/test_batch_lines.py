@@ -10,8 +10,8 @@ import pytest
 
 from inference_platform.batches.checks import line_checks
 from inference_platform.batches.lines import MAX_REPORTED_ERRORS, LineValidator
-from inference_platform.schemas.chat import ChatCompletionPostSchema
-from inference_platform.schemas.common import load
+from inference_platform.endpoints.chat_completions.protocol import ChatCompletionCreateRequestSchema
+from inference_platform.endpoints.protocol import load
 
 CHAT = "/v1/chat/completions"
 SERVED = {"m1", "m2"}
@@ -19,7 +19,7 @@ SERVED = {"m1", "m2"}
 
 def validator(max_lines: int = 100) -> LineValidator:
     return LineValidator(
-        CHAT, partial(load, ChatCompletionPostSchema()), lambda m: m in SERVED, max_lines
+        CHAT, partial(load, ChatCompletionCreateRequestSchema()), lambda m: m in SERVED, max_lines
     )
 
 
