@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import sys
@@ -237,6 +238,11 @@ def worker(
     from workers.main import run_worker
 
     s = _settings()
+    # Celery sets up logging only once the engine is up; the engine's start-up (tens of
+    # seconds for vLLM) is logged too.
+    logging.basicConfig(
+        level=s.log_level, format="[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+    )
     tiers = [q.strip() for q in queues.split(",") if q.strip()]
     bad = [t for t in tiers if t not in TIERS]
     if bad:

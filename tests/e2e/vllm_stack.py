@@ -22,13 +22,14 @@ import pytest
 from inference_platform.db import Database, migrate
 from inference_platform.keys import create_key
 from inference_platform.settings import Settings
-from tests.stack import Services, Stack, free_port
+from tests.stack import Services, Stack, free_port, wait_for
 
 VLLM_MODEL = "demo-vllm"
 MAX_MODEL_LEN = 512
 # Small on purpose: the engine saturates with a few batch lines, so tier priority shows.
 BATCH_SIZE = 4
 WORKER = "vllm"
+READY_LINE = f"vLLM engine for {VLLM_MODEL} ready in"
 WORKER_ARGS = [
     "worker",
     "--queues",
@@ -75,7 +76,14 @@ class VllmStack:
     def start_worker(self, timeout: float = 300) -> float:
         """(Re)start the vLLM worker; returns seconds until it serves its queues."""
         started = time.monotonic()
+        ready_before = self.stack.log(WORKER).count(READY_LINE)
         self.stack.start(WORKER, WORKER_ARGS)
+        # The log, not the queue: a killed worker's last heartbeat stays fresh for seconds.
+        wait_for(
+            lambda: self.stack.log(WORKER).count(READY_LINE) > ready_before,
+            timeout,
+            "the vLLM engine",
+        )
         self.stack.wait_queue(f"realtime.{VLLM_MODEL}", timeout=timeout)
         self.stack.wait_queue(f"batch.{VLLM_MODEL}", timeout=30)
         return time.monotonic() - started
