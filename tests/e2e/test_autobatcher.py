@@ -379,3 +379,25 @@ def test_the_autobatcher_imports_only_the_sdk_and_itself() -> None:
             for name in names:
                 if name.startswith("inference_platform"):
                     assert name.startswith("inference_platform.autobatcher"), (path.name, name)
+
+
+def test_max_concurrent_requests_holds_back_the_rest(stack: Stack, api_key: str) -> None:
+    seen = Events()
+
+    async def main() -> list[ChatCompletion]:
+        async with BatchOpenAI(
+            api_key=api_key,
+            base_url=stack.base_url,
+            batch_size=10,
+            max_concurrent_requests=2,
+            on_event=seen,
+            **FAST,
+        ) as client:
+            return await asyncio.gather(
+                *(client.chat.completions.create(**ask(i)) for i in range(5))
+            )
+
+    answers = run(main)
+    assert [a.usage.completion_tokens if a.usage else 0 for a in answers] == [3, 4, 5, 6, 7]
+    sizes = [e.detail["requests"] for e in seen.of("batch_submitted")]
+    assert sum(sizes) == 5 and max(sizes) == 2  # never more than two calls out at once
