@@ -1,20 +1,29 @@
-"""Request parsing for views: the JSON body and query strings, loaded by the family's schema."""
+"""Request parsing for views: the JSON body and query strings, loaded by the family's schema.
+
+Every body and query goes through ``endpoints.protocol.load``, which refuses text Postgres
+cannot store; ``check_path`` does the same for ids in the URL before any view runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Flask, request
 from marshmallow import Schema
 
-from inference_platform.endpoints.protocol import load
+from inference_platform.endpoints.protocol import MAX_DEPTH, load, unstorable
 from inference_platform.errors import invalid
 
-__all__ = ["body", "json_body", "load", "query"]
+__all__ = ["body", "init_app", "json_body", "load", "query"]
 
 
 def json_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # the parser's own stack: far deeper than any schema allows
+        raise invalid(
+            f"The JSON body is nested too deeply (at most {MAX_DEPTH} levels).",
+            code="invalid_json",
+        ) from None
     if not isinstance(body, dict):
         raise invalid(
             "We could not parse the JSON body of your request. Send a JSON object with "
@@ -37,3 +46,15 @@ def query(schema: Schema) -> dict[str, Any]:
         del args[key]
         args[key.removesuffix("[]")] = request.args.getlist(key)
     return load(schema, args)
+
+
+def check_path() -> None:
+    """A 400 naming the path parameter (``file_id``...) whose text no id can contain."""
+    for name, value in (request.view_args or {}).items():
+        problem = unstorable(value) if isinstance(value, str) else None
+        if problem:
+            raise invalid(f"Invalid value for '{name}': {problem}.", name)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(check_path)

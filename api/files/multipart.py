@@ -22,13 +22,15 @@ __all__ = ["FORM_OVERHEAD", "parser", "too_large"]
 # Room for the multipart framing and the form fields around the file part (werkzeug also
 # applies this limit to its parse buffer, so it must stay well above its 64 KiB reads).
 FORM_OVERHEAD = 1024 * 1024
+# Form parts an upload may have (`file`, `purpose`, `expires_after[...]`, room to spare).
+MAX_FORM_PARTS = 32
 
 
 class _Parser(MultiPartParser):
     """Routes the one ``file`` part into a sink; other parts are small form fields."""
 
     def __init__(self, make_sink: SinkFactory) -> None:
-        super().__init__(max_form_memory_size=FORM_OVERHEAD, max_form_parts=32)
+        super().__init__(max_form_memory_size=FORM_OVERHEAD, max_form_parts=MAX_FORM_PARTS)
         self.make_sink = make_sink
 
     def start_file_streaming(self, event: FilePart, total_content_length: int | None) -> IO[bytes]:
@@ -53,6 +55,14 @@ def parser(
         try:
             form, _ = _Parser(make_sink).parse(stream, boundary.encode("latin-1"), content_length)
         except RequestEntityTooLarge:
+            # werkzeug says "too large" for too many parts as well; a body within the size
+            # limit can only have hit the part count or a form field's memory limit.
+            if content_length is not None and content_length <= limit:
+                raise invalid(
+                    f"The form has too many fields (at most {MAX_FORM_PARTS}) or a field "
+                    "other than `file` that is too large.",
+                    param="file",
+                ) from None
             raise too_large(limit) from None
         except ClientDisconnected:
             raise invalid("The upload ended before the whole body arrived.", param="file") from None

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference_platform.endpoints.protocol import MAX_DEPTH, unstorable
 from inference_platform.errors import PlatformError
 
 MAX_CUSTOM_ID = 64
@@ -52,6 +53,8 @@ class LineValidator:
     requests: int = 0
     error_count: int = 0
     stopped: bool = False
+    # The line being checked: where a crash that no check foresaw is reported.
+    line: int | None = None
     errors: list[LineError] = field(default_factory=list)
     _seen: dict[str, int] = field(default_factory=dict)
 
@@ -65,6 +68,7 @@ class LineValidator:
             self.errors.append(LineError(code, message, line, param))
 
     def check(self, line_no: int, raw: bytes) -> GoodLine | None:
+        self.line = line_no
         if not raw.strip():
             return None
         self.requests += 1
@@ -101,6 +105,10 @@ class LineValidator:
             item = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             return LineError("invalid_json_line", "This line is not parseable as valid JSON.")
+        except RecursionError:
+            return LineError(
+                "invalid_json_line", f"This line is nested deeper than {MAX_DEPTH} levels."
+            )
         if not isinstance(item, dict):
             return LineError("invalid_json_line", "Each line must be a JSON object.")
         custom_id = self._custom_id(line_no, item.get("custom_id"))
@@ -128,17 +136,15 @@ class LineValidator:
             return LineError(
                 "missing_custom_id", "Each line needs a `custom_id`.", param="custom_id"
             )
-        if (
-            not isinstance(custom_id, str)
-            or not custom_id
-            or len(custom_id) > MAX_CUSTOM_ID
-            or "\x00" in custom_id
-        ):
+        if not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID:
             return LineError(
                 "invalid_custom_id",
                 f"`custom_id` must be a non-empty string of at most {MAX_CUSTOM_ID} characters.",
                 param="custom_id",
             )
+        problem = unstorable(custom_id)
+        if problem:
+            return LineError("invalid_custom_id", f"`custom_id` {problem}.", param="custom_id")
         first = self._seen.get(custom_id)
         if first is not None:
             return LineError(
@@ -156,10 +162,6 @@ class LineValidator:
                 "stream_unsupported",
                 "Batch requests cannot use `stream: true`.",
                 param="body.stream",
-            )
-        if b"\\u0000" in raw:
-            return LineError(
-                "invalid_body", "The body contains a NUL character (\\u0000).", param="body"
             )
         try:
             loaded = self.check_body(body)

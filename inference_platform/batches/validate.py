@@ -5,6 +5,10 @@ with COPY while reading, all in one transaction that commits together with the b
 to ``in_progress``. A file with any bad line rolls that transaction back and fails the batch
 with every error (up to a cap) and its line number. The validator holds a lease on the batch
 so the sweeper can restart a validation whose worker died.
+
+Only a service outage (Postgres or Redis away) leaves the batch ``validating`` for another try;
+any other error while reading is about the file itself and would happen again on every try, so
+it fails the batch with the line it was on, never a retry loop.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+import psycopg2
+import redis
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from inference_platform.batches.lines import BodyCheck, LineValidator
+from inference_platform.batches.lines import BodyCheck, LineError, LineValidator
 from inference_platform.batches.objects import usage_object
 from inference_platform.batches.rows import RowCopier
 from inference_platform.db.models import Batch, File
@@ -27,6 +34,16 @@ from inference_platform.platform import Platform
 from inference_platform.tiers import BATCH
 
 log = logging.getLogger(__name__)
+
+# Errors that mean "a service is away, try again later", not "this file is bad".
+TRANSIENT: tuple[type[BaseException], ...] = (
+    sa_exc.OperationalError,
+    sa_exc.InterfaceError,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 _CLAIM = text(
     "UPDATE batches SET lease_until = now() + make_interval(secs => :lease) "
@@ -101,6 +118,17 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
     except _Abandon:
         log.info("batch %s left validating while it was read; validation dropped", batch_id)
         return None
+    except TRANSIENT:
+        raise  # the lease lapses and the sweeper sends the validation again
+    except Exception:
+        log.exception("validating batch %s failed near line %s", batch_id, validator.line)
+        error = LineError(
+            "invalid_file",
+            "The input file could not be validated at this line (or just before it); "
+            "check its text and JSON.",
+            validator.line,
+        )
+        return _fail(platform, batch_id, [error.as_dict()])
     log.info(
         "batch %s: %d lines validated and queued in %.2fs",
         batch_id,

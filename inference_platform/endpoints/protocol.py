@@ -1,11 +1,14 @@
 """What every endpoint family shares on the wire: request loading, the sampling fields,
 usage and list objects, and the stream items a serving function hands to the API.
 
-Marshmallow errors become a 400 that names the offending param, as OpenAI does.
+Marshmallow errors become a 400 that names the offending param, as OpenAI does. Before any
+schema sees a body, ``check_json`` refuses what no field could store: text with NUL or lone
+surrogates (Postgres rejects both) and nesting deeper than ``MAX_DEPTH``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
@@ -36,8 +39,63 @@ class Streamed:
     on_close: Callable[[], None] | None = None
 
 
+# Deepest JSON nesting a request may have; real requests stay far below it, and every
+# recursive step after parsing (schemas, JSONB, the engine's templates) stays safe.
+MAX_DEPTH = 64
+# What Postgres text and JSONB cannot hold: NUL, and UTF-16 surrogates on their own.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Integers the engines take: vLLM's and torch's seeds are 64-bit; token counts fit 32 bits.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_TOKENS_LIMIT = 2**31 - 1
+
+
+def unstorable(text: str) -> str | None:
+    """What is wrong with ``text`` for storage, or None when Postgres can hold it."""
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character (\\u0000), which is not allowed"
+    return "contains a lone UTF-16 surrogate, which is not valid Unicode"
+
+
+def check_json(data: Any, max_depth: int = MAX_DEPTH) -> None:
+    """A 400 naming the param whose text cannot be stored or whose nesting is too deep.
+
+    Iterative, so hostile input cannot exhaust the stack of the check itself.
+    """
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if isinstance(value, str):
+            problem = unstorable(value)
+            if problem:
+                raise invalid(f"Invalid value for '{path or 'body'}': {problem}.", path or None)
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth >= max_depth:
+            raise invalid(
+                f"Invalid value for '{path or 'body'}': JSON nested deeper than {max_depth} "
+                "levels.",
+                path or None,
+                code="invalid_json",
+            )
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str):
+                problem = unstorable(key)
+                if problem:
+                    raise invalid(f"A key of '{path or 'body'}' {problem}.", path or None)
+                name = f"{path}.{key}" if path else key
+            else:
+                name = f"{path}[{key}]"
+            stack.append((item, name, depth + 1))
+
+
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     """``data`` validated by ``schema``, or a 400 naming the first offending param."""
+    check_json(data)
     try:
         loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
@@ -68,6 +126,30 @@ def described(text: str) -> dict[str, str]:
     return {"description": text}
 
 
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false``; ``"yes"`` or ``1`` are refused, not read as true."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+def Int(**kwargs: Any) -> fields.Integer:  # noqa: N802 - reads as a field class
+    """A JSON integer: ``1.5`` or ``"2"`` are refused, not rounded or parsed."""
+    return fields.Integer(strict=True, **kwargs)
+
+
+def token_limit(text: str, **kwargs: Any) -> fields.Integer:
+    """A most-tokens-to-generate field, bounded so no absurd value reaches a queue."""
+    return Int(
+        allow_none=True,
+        validate=validate.Range(min=1, max=MAX_TOKENS_LIMIT),
+        metadata=described(text),
+        **kwargs,
+    )
+
+
 class Stop(fields.Field[str | list[str] | None]):
     """``stop``: a string or a list of up to 4 strings."""
 
@@ -84,10 +166,10 @@ class Stop(fields.Field[str | list[str] | None]):
 
 
 class StreamOptionsSchema(Schema):
-    include_usage = fields.Boolean(
+    include_usage = StrictBoolean(
         load_default=False, metadata=described("Send a last chunk with the request's usage.")
     )
-    include_obfuscation = fields.Boolean(
+    include_obfuscation = StrictBoolean(
         metadata=described("Accepted for compatibility; streams are never obfuscated.")
     )
 
@@ -108,10 +190,13 @@ class SamplingFields(Schema):
         validate=validate.Range(min=0, max=1),
         metadata=described("Nucleus sampling mass, 0 to 1 (default 1)."),
     )
-    seed = fields.Integer(
-        allow_none=True, metadata=described("Seed for reproducible sampling (choice j uses +j).")
+    seed = Int(
+        allow_none=True,
+        # Choice j uses seed + j (n is at most 128): every one stays a 64-bit integer.
+        validate=validate.Range(min=INT64_MIN, max=INT64_MAX - 128),
+        metadata=described("Seed for reproducible sampling (choice j uses +j); 64-bit."),
     )
-    stream = fields.Boolean(
+    stream = StrictBoolean(
         allow_none=True, load_default=False, metadata=described("Stream server-sent events.")
     )
     stream_options = fields.Nested(
@@ -129,7 +214,7 @@ class SamplingFields(Schema):
         allow_none=True,
         metadata=described("String pairs kept with the request."),
     )
-    store = fields.Boolean(allow_none=True, metadata=described("Keep the result for retrieval."))
+    store = StrictBoolean(allow_none=True, metadata=described("Keep the result for retrieval."))
     safety_identifier = fields.String(
         allow_none=True, metadata=described("An end-user id; kept, not used.")
     )
@@ -137,7 +222,7 @@ class SamplingFields(Schema):
         allow_none=True, metadata=described("Accepted; prefix caching is the engine's own.")
     )
     # Extension (as in vLLM): generate exactly max_tokens, for benchmarks.
-    ignore_eos = fields.Boolean(
+    ignore_eos = StrictBoolean(
         load_default=False,
         metadata=described("Extension: keep generating past end-of-text, up to the limit."),
     )

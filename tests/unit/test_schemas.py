@@ -48,7 +48,7 @@ def test_chat_defaults_and_passthrough() -> None:
         ({"stop": ["a", "b", "c", "d", "e"]}, "stop"),
         ({"service_tier": "gold"}, "service_tier"),
         ({"messages": []}, "messages"),
-        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0]"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0]"),
         ({"tools": [{"type": "function"}]}, "tools"),
         ({"logprobs": True}, "logprobs"),

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypedDict
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from inference_platform.db.models import Batch
-from inference_platform.endpoints.protocol import described
+from inference_platform.endpoints.protocol import Int, described
 from inference_platform.generation import ENDPOINTS
 
 # Statuses after which a batch changes no more.
@@ -26,7 +26,7 @@ class OutputExpiresAfterSchema(Schema):
         validate=validate.OneOf(("created_at",)),
         metadata=described("Only `created_at`."),
     )
-    seconds = fields.Integer(
+    seconds = Int(
         required=True,
         validate=validate.Range(min=3600, max=2592000),
         metadata=described("Lifetime of the output and error files, 1 hour to 30 days."),

@@ -11,10 +11,13 @@ from marshmallow import ValidationError, fields, post_load, validate
 from inference_platform.endpoints.protocol import (
     SYSTEM_FINGERPRINT,
     CompletionUsage,
+    Int,
     SamplingFields,
     Stop,
+    StrictBoolean,
     completion_usage,
     described,
+    token_limit,
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
 from inference_platform.events import Usage
@@ -42,20 +45,17 @@ class CompletionCreateRequestSchema(SamplingFields, RefusesUnsupported):
     prompt = PromptField(
         required=True, metadata=described("A prompt, or a list of prompts (text only).")
     )
-    max_tokens = fields.Integer(
-        allow_none=True,
-        load_default=DEFAULT_MAX_TOKENS,
-        validate=validate.Range(min=1),
-        metadata=described("Most tokens to generate per choice (default 16)."),
+    max_tokens = token_limit(
+        "Most tokens to generate per choice (default 16).", load_default=DEFAULT_MAX_TOKENS
     )
-    n = fields.Integer(
+    n = Int(
         allow_none=True,
         load_default=1,
         validate=validate.Range(min=1, max=128),
         metadata=described("How many choices to generate per prompt."),
     )
     stop = Stop(allow_none=True, metadata=described("Up to 4 strings that end generation."))
-    echo = fields.Boolean(
+    echo = StrictBoolean(
         allow_none=True,
         load_default=False,
         metadata=described("Start each choice's text with its prompt."),

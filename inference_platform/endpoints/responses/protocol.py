@@ -9,7 +9,12 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate
 
 from inference_platform import ids
-from inference_platform.endpoints.protocol import SamplingFields, described
+from inference_platform.endpoints.protocol import (
+    SamplingFields,
+    StrictBoolean,
+    described,
+    token_limit,
+)
 from inference_platform.endpoints.refusals import RefusesUnsupported
 from inference_platform.generation import RESPONSES
 from inference_platform.tiers import reported_tier
@@ -88,12 +93,10 @@ class ResponseCreateRequestSchema(SamplingFields, RefusesUnsupported):
         allow_none=True,
         metadata=described("A system message first; not carried over by continuations."),
     )
-    max_output_tokens = fields.Integer(
-        allow_none=True,
-        validate=validate.Range(min=1),
-        metadata=described("Most tokens to generate; reaching it makes the response incomplete."),
+    max_output_tokens = token_limit(
+        "Most tokens to generate; reaching it makes the response incomplete."
     )
-    background = fields.Boolean(
+    background = StrictBoolean(
         allow_none=True,
         load_default=False,
         metadata=described("Return at once with status `queued`; poll or stream it by id."),
