@@ -24,6 +24,9 @@ def main() -> None:
         level=Settings.from_env().log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The HTTP clients log every request at INFO: noise over `batch submit`'s progress bar.
+    for name in ("httpx", "httpcore", "openai"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 for _module in (run, admin, batch, autobatcher):

@@ -52,11 +52,14 @@ def keys_list() -> None:
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
     """Revoke a key by its id (``key_…``, see ``keys list``)."""
-    from inference_platform.keys import revoke_key
+    from inference_platform.keys import KEY_CACHE_SECONDS, revoke_key
 
     if not revoke_key(_db(), key_id):
         raise click.ClickException(f"no active key {key_id}")
-    click.echo(f"revoked {key_id}")
+    click.echo(
+        f"revoked {key_id}; running API processes may accept it for up to "
+        f"{KEY_CACHE_SECONDS:g} s more (their key cache)"
+    )
 
 
 @click.group()

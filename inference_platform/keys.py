@@ -16,6 +16,9 @@ from inference_platform.db import Database
 from inference_platform.db.models import ApiKey
 from inference_platform.ids import KEY, new_id
 
+# How long an API process trusts a key lookup: a revoked key works at most this much longer.
+KEY_CACHE_SECONDS = 5.0
+
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
@@ -73,7 +76,7 @@ class KeyVerifier:
     stops working within ``ttl`` seconds.
     """
 
-    def __init__(self, db: Database, ttl: float = 5.0) -> None:
+    def __init__(self, db: Database, ttl: float = KEY_CACHE_SECONDS) -> None:
         self._db = db
         self._ttl = ttl
         self._cache: dict[str, tuple[float, str | None]] = {}

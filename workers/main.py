@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from pathlib import Path
+from typing import Any
 
 from celery import Celery
-from celery.signals import worker_shutting_down
+from celery.signals import after_setup_logger, worker_shutting_down
 
 from inference_platform.catalog import TIERS
 from inference_platform.celery_app import CONTROL_QUEUE, queue_name
@@ -112,10 +114,49 @@ def run_control(settings: Settings, *, beat: bool = True, loglevel: str = "INFO"
         "--without-gossip",
         *(["--task-events"] if settings.task_events else []),
     ]
+    schedule = settings.var_path / f"{SCHEDULE_PREFIX}{os.getpid()}"
     if beat:
-        schedule = settings.var_path / f"celerybeat-schedule-{os.getpid()}"
+        remove_stale_schedules(settings.var_path)
         argv += ["--beat", f"--schedule={schedule}"]
+    # Beat sends its tasks every second: at INFO their three lines each bury everything else.
+    after_setup_logger.connect(_quiet_beat, weak=False)
     try:
         app.worker_main(argv)
     finally:
         rt.stopping.set()
+        if beat:
+            _remove_schedule(schedule)
+
+
+# Beat's schedule file (shelve adds suffixes); one per control process, named by its pid.
+SCHEDULE_PREFIX = "celerybeat-schedule-"
+# Loggers that write a line per periodic task: the scheduler and the task tracer.
+NOISY_LOGGERS = ("celery.beat", "celery.app.trace", "celery.worker.strategy")
+
+
+def _quiet_beat(**_: Any) -> None:
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _remove_schedule(schedule: Path) -> None:
+    for path in schedule.parent.glob(f"{schedule.name}*"):
+        path.unlink(missing_ok=True)
+
+
+def remove_stale_schedules(var_dir: Path) -> None:
+    """Schedule files of control processes that are gone (killed ones never clean up)."""
+    for path in var_dir.glob(f"{SCHEDULE_PREFIX}*"):
+        pid = path.name.removeprefix(SCHEDULE_PREFIX).split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -35,6 +35,7 @@ def test_keys_create_list_revoke(runner: CliRunner, db: Database) -> None:
 
     revoked = runner.invoke(main, ["keys", "revoke", key_id])
     assert revoked.exit_code == 0 and key_id in revoked.output
+    assert "up to 5 s more" in revoked.output  # says how long API caches may still accept it
     assert KeyVerifier(db).tenant_for(key) is None
     again = runner.invoke(main, ["keys", "revoke", key_id])
     assert again.exit_code != 0 and "no active key" in again.output
@@ -48,3 +49,10 @@ def test_settings_command_prints_the_table(runner: CliRunner) -> None:
 def test_demo_model_command_is_idempotent(runner: CliRunner, demo_model_path: Path) -> None:
     result = runner.invoke(main, ["demo-model", str(demo_model_path)])
     assert result.exit_code == 0 and result.output.strip() == str(demo_model_path)
+
+
+def test_cli_keeps_http_client_logs_off_progress_output(runner: CliRunner) -> None:
+    import logging
+
+    runner.invoke(main, ["settings"])
+    assert all(logging.getLogger(n).level == logging.WARNING for n in ("httpx", "openai"))
