@@ -5,7 +5,8 @@ Lines whose worker died are the durable-work core's, like any lapsed lease; here
 * a validation whose message was lost or whose control worker died is sent again;
 * batches past their window expire;
 * batches with nothing left to run are finalised (a lost finalise message changes nothing);
-* expired uploads lose their bytes.
+* expired uploads lose their bytes;
+* realtime usage a worker spooled during a database outage is recorded.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from sqlalchemy import text
 
+from inference_platform import usage_spool
 from inference_platform.batches import lifecycle
 from inference_platform.batches.service import enqueue_validation
 from inference_platform.platform import Platform
@@ -84,10 +86,16 @@ def purge_files(platform: Platform) -> None:
         )
 
 
+def record_spooled_usage(platform: Platform) -> None:
+    """Usage the workers on this host spooled while Postgres was away."""
+    usage_spool.drain(platform.settings.var_path, platform.db)
+
+
 # Run by the sweeper (``jobs.sweep``), in this order.
 PARTS: tuple[Callable[[Platform], None], ...] = (
     revalidate,
     expire_batches,
     finalize_idle,
     purge_files,
+    record_spooled_usage,
 )

@@ -1,0 +1,46 @@
+"""Usage spooled during a database outage is recorded once when the database is back."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from inference_platform import usage_spool
+from inference_platform.db import Database
+from inference_platform.usage import usage_row
+from tests.helpers import usage_rows
+
+
+def _row(request_id: str) -> dict:
+    return usage_row(
+        request_id=request_id,
+        owner="spool-tenant",
+        model="sim",
+        tier="realtime",
+        endpoint="/v1/chat/completions",
+        input_tokens=3,
+        output_tokens=5,
+    )
+
+
+def test_spooled_usage_is_recorded_once(tmp_path: Path, db: Database) -> None:
+    ids = [f"req_spool_{uuid.uuid4().hex}" for _ in range(3)]
+    assert usage_spool.spool(tmp_path, [_row(i) for i in ids[:2]])
+    assert usage_spool.spool(tmp_path, [_row(ids[2]), _row(ids[0])])  # a repeat bills once
+    assert len(usage_spool.pending(tmp_path)) == 2
+    assert usage_spool.drain(tmp_path, db) == 4
+    assert usage_spool.pending(tmp_path) == []
+    assert [len(usage_rows(db, i)) for i in ids] == [1, 1, 1]
+    assert usage_spool.drain(tmp_path, db) == 0
+
+
+def test_drain_while_the_database_is_away_keeps_the_files(tmp_path: Path) -> None:
+    usage_spool.spool(tmp_path, [_row("req_spool_away")])
+    away = Database("postgresql+psycopg2://nobody@127.0.0.1:1/none", pool_size=1)
+    try:
+        usage_spool.drain(tmp_path, away)
+    except Exception:
+        pass
+    finally:
+        away.dispose()
+    assert len(usage_spool.pending(tmp_path)) == 1
