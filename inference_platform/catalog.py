@@ -24,6 +24,8 @@ from inference_platform.settings import Settings
 TIERS = ("realtime", "flex", "batch")
 ENGINES = ("transformers", "simulated", "vllm")
 DEMO_MODEL = "demo-tiny"
+# The README's example prices, so usage reports show what flex and batch save out of the box.
+DEMO_TARIFFS = {"realtime": (0.20, 0.60), "flex": (0.10, 0.30), "batch": (0.05, 0.15)}
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,10 @@ def load_catalog(settings: Settings) -> Catalog:
     raw = settings.models.strip()
     if not raw:
         demo = ModelSpec(
-            name=DEMO_MODEL, engine=default_engine(), path=str(demo_model_path(settings))
+            name=DEMO_MODEL,
+            engine=default_engine(),
+            path=str(demo_model_path(settings)),
+            tariffs=dict(DEMO_TARIFFS),
         )
         return Catalog([demo])
     text = raw if raw.startswith("[") else Path(raw).read_text()

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from inference_platform import usage_spool
 from inference_platform.batches import lifecycle
 from inference_platform.batches.service import enqueue_validation
+from inference_platform.metrics import sweep as sweep_metrics
 from inference_platform.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def expire_batches(platform: Platform) -> None:
     for batch_id in due:
         if lifecycle.expire(platform, batch_id):
             log.info("batch %s expired", batch_id)
+            sweep_metrics.swept("batch_expired", 1)
 
 
 def finalize_idle(platform: Platform) -> None:

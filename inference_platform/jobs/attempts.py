@@ -255,7 +255,7 @@ class LiveAttempt(Attempt):
             owner=payload["owner"],
             body=payload["body"],
             attempt=1,
-            created_at=_now(),
+            created_at=_enqueued(payload),
         )
         return cls(work, stream=bool(payload.get("stream", True)), worker=worker, queue=queue)
 
@@ -309,6 +309,12 @@ class LiveAttempt(Attempt):
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _enqueued(payload: dict[str, Any]) -> datetime:
+    """When the API sent a realtime request (now, for a message from an older API)."""
+    sent = payload.get("enqueued_at")
+    return datetime.fromtimestamp(sent, UTC) if isinstance(sent, int | float) else _now()
 
 
 def _row(work: Claimed) -> Request:

@@ -25,6 +25,7 @@ from inference_platform.batches import lifecycle, rows
 from inference_platform.batches import sweep as batch_sweep
 from inference_platform.jobs import dispatch
 from inference_platform.jobs.finish import finalize
+from inference_platform.metrics import sweep as sweep_metrics
 from inference_platform.platform import Platform
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def expire_overdue(platform: Platform) -> list[str]:
         {"n": _BATCH, "error": json.dumps(error)},
     )
     ids = [row[0] for row in found]
+    sweep_metrics.swept("expired", len(ids))
     for request_id in ids:
         platform.events.cancel(request_id)  # a worker still running it stops
         finalize(platform, request_id)
@@ -135,6 +137,8 @@ def recover_lapsed(platform: Platform) -> tuple[list[str], list[str]]:
         dispatch.hint(platform, tier, model)
     for batch_id in failed_batches:
         lifecycle.finalize(platform, batch_id)
+    sweep_metrics.swept("requeued", len(retried))
+    sweep_metrics.swept("failed_at_cap", len(failed))
     if changed:
         log.info("lapsed leases: %d retried, %d failed", len(retried), len(failed))
     return retried, failed
