@@ -1,4 +1,6 @@
-"""``GET /health``: is the API able to serve (database and broker reachable)?"""
+"""``GET /health``: is the API able to serve (database and broker reachable)? Cheap, for
+liveness probes. ``GET /ready``: can every catalog model be served in every tier it offers
+(a live worker on each of its queues)? For readiness probes and ``up``'s banner."""
 
 from __future__ import annotations
 
@@ -6,6 +8,8 @@ from flask import Blueprint, Response, jsonify
 from sqlalchemy import text
 
 from api.context import platform
+from inference_platform import liveness
+from inference_platform.celery_app import queue_name
 
 bp = Blueprint("health", __name__)
 
@@ -40,4 +44,41 @@ def health() -> Response:
     }
     response = jsonify(body)
     response.status_code = 503
+    return response
+
+
+@bp.get("/ready")
+def ready() -> Response:
+    """200 when every catalog model has a live worker for each tier it offers; else 503
+    naming what is missing, e.g. ``{"missing": {"demo-tiny": ["realtime"]}}``."""
+    p = platform()
+    wanted = {queue_name(t, spec.name): (spec.name, t) for spec in p.catalog for t in spec.tiers}
+    max_age = p.settings.worker_heartbeat_seconds * 3
+    try:
+        gone = liveness.missing_queues(p.redis, wanted, max_age)
+    except Exception as exc:  # Redis away: not ready, and say why
+        gone, broker = list(wanted), f"error: {type(exc).__name__}"
+    else:
+        broker = "ok"
+    missing: dict[str, list[str]] = {}
+    for queue in gone:
+        model, tier = wanted[queue]
+        missing.setdefault(model, []).append(tier)
+    if not missing:
+        return jsonify({"status": "ready", "models": sorted({m for m, _ in wanted.values()})})
+    what = "; ".join(f"{m} ({', '.join(tiers)})" for m, tiers in missing.items())
+    response = jsonify(
+        {
+            "error": {
+                "message": f"Not ready: no live worker yet for {what}.",
+                "type": "server_error",
+                "param": None,
+                "code": "not_ready",
+            },
+            "broker": broker,
+            "missing": missing,
+        }
+    )
+    response.status_code = 503
+    response.headers["Retry-After"] = "5"
     return response
