@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, errors
+from api import auth, cooperative, errors
 from api.batches.views import bp as batches_bp
 from api.chat.views import bp as chat_bp
 from api.completions.views import bp as completions_bp
@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["platform"] = Platform(settings)
 
+    cooperative.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     for bp in BLUEPRINTS:

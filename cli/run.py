@@ -179,16 +179,17 @@ def up(formation: str, procfile: Path) -> None:
 
 @click.command()
 def web() -> None:
-    """The API under gunicorn (threads, so open streams do not block other requests)."""
+    """The API under gunicorn (greenlets or threads, so open streams do not block others)."""
     s = _settings()
+    if s.web_worker_class == "gevent":
+        concurrency = ["--worker-class", "gevent", "--worker-connections", str(s.web_connections)]
+    else:
+        concurrency = ["--worker-class", "gthread", "--threads", str(s.web_threads)]
     args = [
         "gunicorn",
-        "--worker-class",
-        "gthread",
+        *concurrency,
         "--workers",
         str(s.web_workers),
-        "--threads",
-        str(s.web_threads),
         "--bind",
         f"{s.host}:{s.port}",
         "--timeout",

@@ -98,6 +98,8 @@ class Failed:
     message: str
     param: str | None = None
     result: dict[str, Any] | None = None
+    # Seconds the client should wait before retrying (overload), sent as ``Retry-After``.
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -302,13 +304,17 @@ class NoWorker(Exception):
     """No worker picked the request up in time."""
 
 
-def redis_client(url: str) -> redis.Redis[bytes]:
-    """A client tuned for the event channel: fail fast when Redis is down."""
+def redis_client(url: str, max_connections: int = 256) -> redis.Redis[bytes]:
+    """A client tuned for the event channel: fail fast when Redis is down, and wait for a
+    free connection rather than fail when the pool is busy."""
     # Reads block for up to 5 s (XREAD BLOCK); the socket timeout must be longer than that.
-    return redis.Redis.from_url(
+    pool = redis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=10,
         socket_connect_timeout=3,
         socket_timeout=30,
         socket_keepalive=True,
         health_check_interval=30,
     )
+    return redis.Redis(connection_pool=pool)

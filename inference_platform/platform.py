@@ -38,7 +38,7 @@ class Platform:
 
     @cached_property
     def redis(self) -> redis.Redis[bytes]:
-        return redis_client(self.settings.redis_url)
+        return redis_client(self.settings.redis_url, self.settings.redis_max_connections)
 
     @cached_property
     def events(self) -> EventChannel:

@@ -130,7 +130,10 @@ def follow(platform: Platform, job: Submitted) -> Iterator[Event]:
 
 def failure(event: Failed) -> PlatformError:
     """The client's error for a failed request's terminal event."""
-    return PlatformError(event.status, event.message, code=event.code, param=event.param)
+    headers = {"Retry-After": str(event.retry_after)} if event.retry_after else None
+    return PlatformError(
+        event.status, event.message, code=event.code, param=event.param, headers=headers
+    )
 
 
 def follow_started(platform: Platform, job: Submitted) -> Iterator[Event]:

@@ -40,13 +40,32 @@ class Settings:
     port: int = _setting(8000, "Port the API listens on.")
     flower_port: int = _setting(5555, "Port Flower listens on.")
     web_workers: int = _setting(2, "gunicorn worker processes of the API.")
-    web_threads: int = _setting(64, "Threads per API process (each open stream holds one).")
+    web_worker_class: str = _setting(
+        "gevent",
+        "gunicorn worker class of the API: `gevent` (a greenlet per open stream, thousands per "
+        "process) or `gthread` (a thread per open stream, `INFERENCE_WEB_THREADS` of them).",
+    )
+    web_connections: int = _setting(
+        2000, "Open connections per API process with the gevent worker class."
+    )
+    web_threads: int = _setting(64, "Threads per API process with the gthread worker class.")
+    redis_max_connections: int = _setting(
+        256,
+        "Redis connections per process for events and liveness; a request that finds them all "
+        "busy waits for one (streams hold none: one reader per process follows them all).",
+    )
     auth: bool = _setting(True, "Require `Authorization: Bearer sk-...` API keys.")
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest JSON request body; larger gets 413.")
     max_file_bytes: int = _setting(200 * 1024 * 1024, "Largest uploaded file; larger gets 413.")
     worker_wait_seconds: float = _setting(
         10.0,
         "How long a request waits for a worker to pick it up before it fails with 503.",
+    )
+    realtime_queue_factor: int = _setting(
+        4,
+        "A worker holds up to this many times its `--batch-size` of realtime requests (those "
+        "past the batch wait in the engine's queue); past that, new ones get 503 with "
+        "`Retry-After` at once.",
     )
     request_timeout_seconds: float = _setting(
         600.0, "Longest a realtime request may take end to end."

@@ -4,7 +4,7 @@ whole platform started as separate processes for end-to-end tests."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import openai
@@ -13,10 +13,15 @@ import pytest
 from inference_platform.db import Database, migrate
 from inference_platform.keys import create_key
 from inference_platform.settings import Settings
-from tests.helpers import DEMO, SIM, SIM_SLOW
+from tests.helpers import DEMO, SIM, SIM_SLOW, SIM_WIDE
 from tests.stack import Services, Stack, free_port
 
-__all__ = ["DEMO", "SIM", "SIM_SLOW"]  # the test catalog's models, imported from here by tests
+__all__ = [
+    "DEMO",
+    "SIM",
+    "SIM_SLOW",
+    "SIM_WIDE",
+]  # the test catalog's models, imported from here by tests
 
 
 @pytest.fixture(scope="session")
@@ -44,11 +49,27 @@ def catalog_json(demo_path: Path) -> str:
     return json.dumps(
         [
             {"name": DEMO, "engine": "transformers", "path": str(demo_path)},
-            {"name": SIM, "engine": "simulated", "engine_args": {"tokens_per_second": 0}},
+            {
+                "name": SIM,
+                "engine": "simulated",
+                "engine_args": {"tokens_per_second": 0},
+                # USD per million input and output tokens (the usage and costs tests).
+                "tariffs": {
+                    "realtime": [0.2, 0.6],
+                    "flex": [0.1, 0.3],
+                    "batch": [0.05, 0.15],
+                    "batch:1h": [0.08, 0.24],
+                },
+            },
             {
                 "name": SIM_SLOW,
                 "engine": "simulated",
                 "engine_args": {"tokens_per_second": 20, "batch_size": 4},
+            },
+            {
+                "name": SIM_WIDE,
+                "engine": "simulated",
+                "engine_args": {"ttft_ms": 50, "tokens_per_second": 20, "batch_size": 512},
             },
             # In the catalog but no worker ever serves it: 503, not a hang.
             {"name": "no-workers", "engine": "simulated"},
@@ -137,10 +158,12 @@ def stack(settings: Settings, var_dir: Path) -> Iterator[Stack]:
             "4",
         ],
     )
+    s.start("sim-wide", ["worker", "--queues", "realtime", "--model", SIM_WIDE])
     s.start("control", ["control"])
     try:
         s.wait_api()
-        for queue in (f"realtime.{DEMO}", f"realtime.{SIM}", f"realtime.{SIM_SLOW}", "control"):
+        models = (DEMO, SIM, SIM_SLOW, SIM_WIDE)
+        for queue in (*(f"realtime.{m}" for m in models), "control"):
             s.wait_queue(queue)
         yield s
     except BaseException:
@@ -174,8 +197,12 @@ def other_client(stack: Stack, other_key: str) -> openai.OpenAI:
 
 
 @pytest.fixture
-def aclient(stack: Stack, api_key: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0, timeout=120)
+def aclient(stack: Stack, api_key: str) -> Callable[[], openai.AsyncOpenAI]:
+    """Makes async clients; use one as ``async with aclient() as c`` inside the test's event
+    loop, so its connections close with it."""
+    return lambda: openai.AsyncOpenAI(
+        base_url=stack.base_url, api_key=api_key, max_retries=0, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")

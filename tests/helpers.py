@@ -20,6 +20,7 @@ T = TypeVar("T")
 DEMO = "demo-tiny"
 SIM = "sim"  # simulated engine, fast
 SIM_SLOW = "sim-slow"  # simulated engine, slow enough to cancel or kill mid-generation
+SIM_WIDE = "sim-wide"  # simulated engine at a steady pace with a wide batch: many open streams
 
 
 def eventually(

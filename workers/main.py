@@ -55,6 +55,8 @@ def run_worker(
     platform = Platform(settings)
     spec = platform.model(model)
     engine_args = {"batch_size": batch_size, **spec.engine_args}
+    # The catalog may size the engine's batch itself; the feeds follow the engine.
+    batch_size = int(engine_args["batch_size"])
     engine = build_engine(spec.engine, spec.name, spec.path, engine_args)
     # Sharing one engine across tiers: cap flex/batch generations so realtime has room.
     if background_slots is None and "realtime" in tiers and len(tiers) > 1:

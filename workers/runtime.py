@@ -50,9 +50,12 @@ class Runtime:
         threading.Thread(target=self._listen_cancels, name="cancels", daemon=True).start()
         self.leases = LeaseKeeper(self.platform, self.host)
         ctx = Context(self.platform, self.host, self.leases)
+        factor = self.platform.settings.realtime_queue_factor
         for tier, capacity in self.capacities.items():
-            self.feeds[tier] = Feed(ctx, tier=tier, model=self.model, capacity=capacity)
-            self.feeds[tier].wake()
+            live = capacity * factor if tier == REALTIME else 0
+            feed = Feed(ctx, tier=tier, model=self.model, capacity=capacity, live_capacity=live)
+            self.feeds[tier] = feed
+            feed.wake()
 
     def wake(self, tier: str, model: str) -> None:
         """A hint arrived: durable work of ``tier`` may wait for ``model``."""

@@ -26,7 +26,7 @@ from typing import Any
 from inference_platform import usage
 from inference_platform.batches import lifecycle, rows
 from inference_platform.engines.base import Delta
-from inference_platform.events import Event
+from inference_platform.events import Event, Failed
 from inference_platform.jobs import store
 from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, LiveAttempt, attempt_for
 from inference_platform.jobs.store import Finished
@@ -42,6 +42,13 @@ RETRY_SECONDS = 1.0
 
 _DONE = object()
 _NEW = object()
+
+OVERLOADED = Failed(
+    503,
+    "engine_overloaded",
+    "The model's workers are at capacity; retry shortly.",
+    retry_after=1,
+)
 
 
 @dataclass
@@ -88,11 +95,16 @@ Item = tuple[Attempt, int, Delta | BaseException | object]
 
 
 class Feed:
-    def __init__(self, ctx: Context, *, tier: str, model: str, capacity: int) -> None:
+    def __init__(
+        self, ctx: Context, *, tier: str, model: str, capacity: int, live_capacity: int = 0
+    ) -> None:
         self.ctx = ctx
         self.tier = tier
         self.model = model
         self.capacity = max(1, capacity)
+        # Realtime requests held at once (running or waiting in the engine); past it, new
+        # ones are refused at once with 503 and Retry-After instead of waiting unboundedly.
+        self.live_capacity = live_capacity
         self._inbox: queue.Queue[Item] = queue.Queue()
         self._inflight: dict[str, Attempt] = {}
         # Claimed (durable) pieces in flight: what ``capacity`` limits.
@@ -193,6 +205,9 @@ class Feed:
     def _start(self, attempt: Attempt) -> None:
         ctx, work = self.ctx, attempt.work
         live = isinstance(attempt, LiveAttempt)
+        if live and len(self._inflight) - self._durable >= self.live_capacity:
+            self._publish([(work.id, OVERLOADED)])
+            return
         if not live:
             ctx.leases.hold(work.id, work.attempt)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import openai
@@ -151,26 +152,28 @@ def test_completions(client: openai.OpenAI) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 6
 
 
-def test_32_concurrent_async_requests(aclient: openai.AsyncOpenAI) -> None:
-    async def one(i: int) -> str:
-        r = await aclient.chat.completions.create(
+def test_32_concurrent_async_requests(aclient: Callable[[], openai.AsyncOpenAI]) -> None:
+    async def one(client: openai.AsyncOpenAI, i: int) -> str:
+        r = await client.chat.completions.create(
             model=DEMO, messages=[{"role": "user", "content": f"request {i}"}], max_tokens=8
         )
         return r.choices[0].message.content or ""
 
     async def main() -> list[str]:
-        return await asyncio.gather(*(one(i) for i in range(32)))
+        async with aclient() as client:
+            return await asyncio.gather(*(one(client, i) for i in range(32)))
 
     results = asyncio.run(main())
     assert len(results) == 32 and all(results)
 
 
-def test_async_streaming(aclient: openai.AsyncOpenAI) -> None:
+def test_async_streaming(aclient: Callable[[], openai.AsyncOpenAI]) -> None:
     async def main() -> str:
-        stream = await aclient.chat.completions.create(
-            model=SIM, messages=[{"role": "user", "content": "hi"}], max_tokens=10, stream=True
-        )
-        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+        async with aclient() as client:
+            stream = await client.chat.completions.create(
+                model=SIM, messages=[{"role": "user", "content": "hi"}], max_tokens=10, stream=True
+            )
+            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
     assert len(asyncio.run(main()).split()) == 10
 

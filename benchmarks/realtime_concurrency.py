@@ -1,0 +1,208 @@
+"""Many realtime streams at once: N concurrent chat completions against one API host and one
+worker, on the simulated engine (no model: its speed is the engine's, not the machine's).
+
+Starts a real stack (API under `inference-platform web`, one worker taking the realtime queue,
+Postgres and Redis), then for each N sends N chat completions at once from the async openai
+SDK and reports errors, time to first token and total time (p50 / p95) next to the ideal (the
+engine's own TTFT plus tokens / speed), and the API's and the worker's peak RSS. Run from the
+repository root:
+
+    .venv/bin/python benchmarks/realtime_concurrency.py [--sizes 100,300,1000] [--no-stream]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import openai
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from inference_platform.db import Database, migrate  # noqa: E402
+from inference_platform.keys import create_key  # noqa: E402
+from inference_platform.settings import Settings  # noqa: E402
+from tests.stack import Services, Stack, free_port  # noqa: E402
+
+MODEL = "sim"
+TTFT_MS = 50
+TOKENS = 40
+BATCH = 1024
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+@dataclass
+class Result:
+    ttft: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def error(self, exc: BaseException) -> None:
+        status = getattr(exc, "status_code", None)
+        name = f"{status}" if status else type(exc).__name__
+        self.errors[name] = self.errors.get(name, 0) + 1
+
+
+async def one(client: openai.AsyncOpenAI, stream: bool, result: Result) -> None:
+    start = time.perf_counter()
+    messages = [{"role": "user", "content": "Tell me about concurrency."}]
+    try:
+        if stream:
+            first = None
+            response = await client.chat.completions.create(
+                model=MODEL,
+                messages=messages,
+                max_tokens=TOKENS,
+                stream=True,  # type: ignore[arg-type]
+            )
+            async for chunk in response:
+                if first is None and chunk.choices and chunk.choices[0].delta.content:
+                    first = time.perf_counter()
+            end = time.perf_counter()
+            result.ttft.append((first or end) - start)
+        else:
+            await client.chat.completions.create(
+                model=MODEL,
+                messages=messages,
+                max_tokens=TOKENS,  # type: ignore[arg-type]
+            )
+            end = time.perf_counter()
+            result.ttft.append(end - start)
+        result.total.append(end - start)
+    except Exception as exc:  # counted, not raised: the table shows them
+        result.error(exc)
+
+
+async def burst(base_url: str, key: str, n: int, stream: bool) -> Result:
+    result = Result()
+    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
+    http = httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(120.0))
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http)
+    try:
+        await asyncio.gather(*(one(client, stream, result) for _ in range(n)))
+    finally:
+        await client.close()
+    return result
+
+
+class PeakRss:
+    """Samples the peak resident memory of a process tree while a burst runs."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root, *root.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextmanager
+def platform(tokens_per_second: float, web_threads: int | None) -> Iterator[tuple[Stack, str]]:
+    var = Path(tempfile.mkdtemp(prefix="bench-concurrency-"))
+    services = Services.start(var)
+    engine_args = {"ttft_ms": TTFT_MS, "tokens_per_second": tokens_per_second, "batch_size": BATCH}
+    settings = Settings(
+        database_url=services.database_url,
+        redis_url=services.redis_url,
+        var_dir=str(var),
+        models=json.dumps([{"name": MODEL, "engine": "simulated", "engine_args": engine_args}]),
+        port=free_port(),
+        log_level="WARNING",
+        **({"web_threads": web_threads} if web_threads else {}),
+    )
+    migrate.upgrade(settings.database_url)
+    key, _ = create_key(Database(settings.database_url, pool_size=1), name="bench")
+    (var / "logs").mkdir()
+    stack = Stack(settings, var / "logs")
+    try:
+        stack.start("web", ["web"])
+        stack.start("worker", ["worker", "--queues", "realtime", "--model", MODEL])
+        stack.wait_api()
+        stack.wait_queue(f"realtime.{MODEL}")
+        yield stack, key
+    finally:
+        stack.stop()
+        services.stop()
+
+
+def row(n: int, tps: float, stream: bool, result: Result, api_rss: int, worker_rss: int) -> str:
+    ideal = TTFT_MS / 1000 + TOKENS / tps
+    errors = sum(result.errors.values())
+    kinds = ", ".join(f"{k}: {v}" for k, v in sorted(result.errors.items()))
+    return (
+        f"| {n:>5} | {'stream' if stream else 'whole':>6} | {tps:>4g} | "
+        f"{errors:>4}{f' ({kinds})' if kinds else '':<0} | "
+        f"{percentile(result.ttft, 0.5):5.2f} / {percentile(result.ttft, 0.95):5.2f} s | "
+        f"{percentile(result.total, 0.5):5.2f} / {percentile(result.total, 0.95):5.2f} s | "
+        f"{ideal:4.2f} s | {api_rss / 2**20:5.0f} / {worker_rss / 2**20:5.0f} MiB |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,300,1000")
+    parser.add_argument("--no-stream", action="store_true", help="also run non-streaming")
+    parser.add_argument("--web-threads", type=int, default=None)
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    modes = [True, False] if args.no_stream else [True]
+    lines = []
+    # The goal figures: 20 tokens/s up to 300 streams, 10 tokens/s at 1,000 (ideal 4 s).
+    for tps in sorted({20.0 if n < 1000 else 10.0 for n in sizes}, reverse=True):
+        with platform(tps, args.web_threads) as (stack, key):
+            for n in [n for n in sizes if (20.0 if n < 1000 else 10.0) == tps]:
+                for stream in modes:
+                    api = PeakRss(stack.procs["web"].pid)
+                    worker = PeakRss(stack.procs["worker"].pid)
+                    with api, worker:
+                        result = asyncio.run(burst(stack.base_url, key, n, stream))
+                    lines.append(row(n, tps, stream, result, api.peak, worker.peak))
+                    print(lines[-1], flush=True)
+    print(
+        f"\nsimulated engine: TTFT {TTFT_MS} ms, {TOKENS} tokens per answer, engine batch "
+        f"{BATCH}; one API host, one worker\n"
+    )
+    print(
+        "|     N |   mode |  tok/s | errors | TTFT p50 / p95 | total p50 / p95 | ideal | "
+        "RSS API / worker |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for line in lines:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
