@@ -116,6 +116,11 @@ class Settings:
         "millisecond per realtime request). Workers and queues show in Flower either way.",
     )
     log_level: str = _setting("INFO", "Log level of every process.")
+    metrics_port: int = _setting(
+        9400,
+        "Prometheus metrics of the control role; workers take the next free ports above it "
+        "(each logs its port). 0: any free port. The API serves `/metrics` on its own port.",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
