@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, cooperative, errors
+from api import auth, cooperative, docs, errors, metrics, validation
 from api.batches.views import bp as batches_bp
 from api.chat.views import bp as chat_bp
 from api.completions.views import bp as completions_bp
@@ -12,10 +12,20 @@ from api.files.views import bp as files_bp
 from api.health.views import bp as health_bp
 from api.models.views import bp as models_bp
 from api.responses.views import bp as responses_bp
+from api.usage.views import bp as usage_bp
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
 
-BLUEPRINTS = (health_bp, models_bp, chat_bp, completions_bp, responses_bp, files_bp, batches_bp)
+BLUEPRINTS = (
+    health_bp,
+    models_bp,
+    chat_bp,
+    completions_bp,
+    responses_bp,
+    files_bp,
+    batches_bp,
+    usage_bp,
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,7 +38,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     cooperative.init_app(app)
     errors.init_app(app)
+    # Before auth: a refused request is timed and counted too.
+    metrics.init_app(app)
     auth.init_app(app)
+    validation.init_app(app)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
+    docs.init_app(app)
     return app
