@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -90,8 +91,11 @@ def run_engine(path: Path, bodies: list[dict[str, Any]], batch_size: int) -> tup
         host.stop()
 
 
-def run_platform(stack: Stack, key: str, bodies: list[dict[str, Any]]) -> tuple[int, float]:
-    """One batch file through the platform; (output tokens, seconds upload -> output read)."""
+def run_platform(
+    stack: Stack, key: str, bodies: list[dict[str, Any]]
+) -> tuple[int, float, dict[str, float]]:
+    """One batch file through the platform: (output tokens, seconds upload -> output read,
+    where the seconds went)."""
     lines = [
         {"custom_id": f"c{i}", "method": "POST", "url": COMPLETIONS, "body": b}
         for i, b in enumerate(bodies)
@@ -100,6 +104,7 @@ def run_platform(stack: Stack, key: str, bodies: list[dict[str, Any]]) -> tuple[
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as client:
         started = time.perf_counter()
+        started_wall = time.time()
         up = client.post(
             "/files", files={"file": ("b.jsonl", data)}, data={"purpose": "batch"}
         ).json()
@@ -122,7 +127,28 @@ def run_platform(stack: Stack, key: str, bodies: list[dict[str, Any]]) -> tuple[
     if len(results) != len(bodies):
         raise RuntimeError(f"{len(results)} results for {len(bodies)} lines")
     tokens = sum(r["response"]["body"]["usage"]["completion_tokens"] for r in results)
-    return tokens, elapsed
+    return tokens, elapsed, phases(stack, batch["id"], started_wall, elapsed)
+
+
+def phases(stack: Stack, batch_id: str, started: float, elapsed: float) -> dict[str, float]:
+    """Seconds from the upload to the batch's milestones, read from its rows."""
+    db = Database(stack.settings.database_url, pool_size=1)
+    with db.session() as s:
+        row = s.execute(
+            text(
+                "SELECT extract(epoch FROM b.in_progress_at),"
+                " extract(epoch FROM min(r.started_at)), extract(epoch FROM max(r.finished_at)),"
+                " extract(epoch FROM b.completed_at)"
+                " FROM batches b JOIN requests r ON r.batch_id = b.id WHERE b.id = :b"
+                " GROUP BY b.id"
+            ),
+            {"b": batch_id},
+        ).one()
+    db.dispose()
+    marks = ("validated", "first line started", "last line recorded", "batch completed")
+    out = {name: float(value) - started for name, value in zip(marks, row, strict=True)}
+    out["output read"] = elapsed
+    return out
 
 
 def start_stack(var: Path, path: Path, batch_size: int, queues: str) -> tuple[Stack, str, Any]:
@@ -180,7 +206,7 @@ def main() -> None:
     engine_tokens, engine_s = run_engine(path, bodies, args.batch_size)
     stack, key, services = start_stack(var, path, args.batch_size, args.queues)
     try:
-        platform_tokens, platform_s = run_platform(stack, key, bodies)
+        platform_tokens, platform_s, marks = run_platform(stack, key, bodies)
     finally:
         stack.stop()
         services.stop()
@@ -199,6 +225,9 @@ def main() -> None:
     ]
     for name, tokens, seconds, rate in rows:
         print(f"| {name:<34} | {tokens:13d} | {seconds:8.2f} | {rate:9.1f} |")
+    print("\nplatform timeline (seconds after the upload began):")
+    for name, at in marks.items():
+        print(f"  {name:<20} {at:7.2f}")
     print(f"\nplatform/engine throughput ratio: {platform_rate / engine_rate:.2f}")
 
 

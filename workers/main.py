@@ -67,10 +67,14 @@ def run_worker(
     served = [t for t in tiers if spec.serves(t)]
     queues = [queue_name(t, spec.name) for t in served]
     name = f"{'+'.join(tiers)}-{spec.name}-{os.getpid()}@{socket.gethostname()}"
-    # Durable work each feed keeps in flight: batch lines up to the batch size; flex up to
-    # the background share when realtime shares the engine; background responses in the
-    # realtime tier up to the batch size.
+    # Durable work each feed keeps in flight: batch lines up to twice the batch size, so the
+    # engine's own queue always holds the next lines and a finished line's slot is refilled
+    # at its next step, not after a round trip to Postgres; flex up to the background share
+    # when realtime shares the engine; background responses in the realtime tier up to the
+    # batch size.
     capacities = {t: batch_size for t in served}
+    if "batch" in capacities:
+        capacities["batch"] = 2 * batch_size
     if "flex" in capacities and background_slots is not None:
         capacities["flex"] = background_slots
     rt = runtime.Runtime(platform, spec.name, host, queues, name, capacities=capacities)

@@ -16,7 +16,7 @@ machinery. Postgres is the truth and a Celery message only a hint:
 """
 
 from inference_platform.jobs.dispatch import enqueue, hint
-from inference_platform.jobs.finish import finalize, stop
+from inference_platform.jobs.finish import seal, stop
 from inference_platform.jobs.store import RUNNING, STOPPED
 
-__all__ = ["RUNNING", "STOPPED", "enqueue", "finalize", "hint", "stop"]
+__all__ = ["RUNNING", "STOPPED", "enqueue", "hint", "seal", "stop"]

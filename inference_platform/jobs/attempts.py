@@ -30,7 +30,7 @@ from inference_platform.engines.host import EngineHost
 from inference_platform.events import ChoiceEnd, End, Event, Started, TextDelta
 from inference_platform.generation import GenerationResult, error_event, plan
 from inference_platform.jobs import progress, results
-from inference_platform.jobs.finish import finalize, stop
+from inference_platform.jobs.finish import seal, stop
 from inference_platform.jobs.leases import LeaseKeeper
 from inference_platform.jobs.progress import Progress
 from inference_platform.jobs.store import Claimed, Finished
@@ -145,7 +145,7 @@ class JobAttempt(Attempt):
         self.prior = progress.read(events.all_events(self.work.id))
         if events.start(self.work.id, Started(attempt=self.work.attempt)):
             # Stopped between our claim and now, before the generation existed to abort.
-            finalize(ctx.platform, self.work.id)
+            seal(ctx.platform, self.work.id)
             return False
         try:
             planned = self._plan(ctx, self.work.body)
@@ -201,7 +201,7 @@ class JobAttempt(Attempt):
         if ctx.leases.lost(work.id):
             return None  # another attempt (or a stop) owns it now
         if isinstance(self.failure, EngineAborted):
-            finalize(platform, work.id)  # cancelled or expired: keep its output
+            seal(platform, work.id)  # cancelled or expired: keep its output
             return None
         if self.failure is not None:
             if not isinstance(self.failure, EngineError):
@@ -234,7 +234,7 @@ class JobAttempt(Attempt):
             # Postgres first, then the notice: a reader woken by End always finds the result.
             ctx.platform.events.publish(self.work.id, End(self.result.usage(), status=status))
         else:
-            finalize(ctx.platform, self.work.id)  # stopped while we finished
+            seal(ctx.platform, self.work.id)  # stopped while we finished
 
 
 @dataclass

@@ -59,11 +59,11 @@ def stop(
     )
     if changed and notify:
         platform.events.cancel(request_id)
-    finalize(platform, request_id)
+    seal(platform, request_id)
     return changed
 
 
-def finalize(platform: Platform, request_id: str) -> None:
+def seal(platform: Platform, request_id: str) -> None:
     """Keep a stopped job's output and end its event stream (idempotent)."""
     key = stream_key(request_id)
     for _ in range(_RETRIES):

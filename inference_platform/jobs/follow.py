@@ -13,7 +13,7 @@ from typing import Any
 
 from inference_platform.events import End, Event, Failed, Idle, Terminal, Usage, is_terminal
 from inference_platform.jobs import store
-from inference_platform.jobs.finish import finalize
+from inference_platform.jobs.finish import seal
 from inference_platform.platform import Platform
 
 IDLE_CHECK_SECONDS = 15.0
@@ -78,7 +78,7 @@ def _check_finished(platform: Platform, request_id: str) -> None:
     if row is None or row.status in store.RUNNING:
         return
     if row.status in store.STOPPED:
-        finalize(platform, request_id)  # publishes the missing terminal event
+        seal(platform, request_id)  # publishes the missing terminal event
     else:
         # Completed, but its notice was lost with its worker: publish it now.
         platform.events.publish(request_id, End(_usage_of(row.result), status=row.status))

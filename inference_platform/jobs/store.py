@@ -112,15 +112,17 @@ def load(platform: Platform, request_id: str) -> Request | None:
 
 
 # The one claim: queued work of one tier and model, earliest deadline first (1 h batches and
-# flex before 24 h batches; a batch's lines in file order), skipping rows another worker is
-# claiming right now.
+# flex before 24 h batches; a batch's lines in file order; no deadline last, as ascending order
+# puts NULLs), skipping rows another worker is claiming right now. For batch lines the order is
+# that of the partial index ix_requests_batch_queue, so a claim reads its rows off the index
+# instead of sorting every queued line of a 50,000-line batch.
 _CLAIM = text(
     """
     WITH picked AS (
         SELECT id FROM requests
         WHERE tier = :tier AND model = :model AND status = 'queued'
           AND (deadline IS NULL OR deadline > now())
-        ORDER BY deadline NULLS LAST, batch_id, line_no, created_at
+        ORDER BY deadline, batch_id, line_no
         LIMIT :n
         FOR UPDATE SKIP LOCKED
     )

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from inference_platform.batches import lifecycle, rows
 from inference_platform.batches import sweep as batch_sweep
 from inference_platform.jobs import dispatch
-from inference_platform.jobs.finish import finalize
+from inference_platform.jobs.finish import seal
 from inference_platform.metrics import sweep as sweep_metrics
 from inference_platform.platform import Platform
 
@@ -73,7 +73,7 @@ def expire_overdue(platform: Platform) -> list[str]:
     sweep_metrics.swept("expired", len(ids))
     for request_id in ids:
         platform.events.cancel(request_id)  # a worker still running it stops
-        finalize(platform, request_id)
+        seal(platform, request_id)
     if ids:
         log.info("expired %d jobs past their deadline", len(ids))
     return ids
@@ -132,7 +132,7 @@ def recover_lapsed(platform: Platform) -> tuple[list[str], list[str]]:
         else:
             failed.append(request_id)
             if batch_id is None:
-                finalize(platform, request_id)
+                seal(platform, request_id)
     for tier, model in queues:
         dispatch.hint(platform, tier, model)
     for batch_id in failed_batches:
