@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test key install lint format typecheck check bench clean
+.PHONY: run test key install lint format typecheck check bench clean faults
 
 # The CPU build of torch: the local wheel directory pip is configured with (find-links) where
 # the machine has one, else PyTorch's CPU index. Never a plain PyPI torch: on Linux that is the
@@ -38,6 +38,14 @@ key: $(STAMP)
 ## tests against real Postgres and Redis.
 test: lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## The full fault-injection run (100 random faults, a 30 s Postgres outage, a 5,000-line batch)
+## and 10,000 fuzz cases; prints the figures. `make test` runs a reduced form of both.
+faults: $(STAMP)
+	mkdir -p var/faults
+	FAULTS_FULL=1 FUZZ_CASES=10000 FAULTS_REPORT_DIR=var/faults $(BIN)/python -m pytest -q -s \
+		tests/faults/test_fuzz.py tests/faults/test_faults.py $(PYTEST_ARGS)
+	@cat var/faults/faults.md
 
 ## ruff's rules and format, and the layering contract in pyproject.toml [tool.importlinter].
 lint: $(STAMP)

@@ -5,6 +5,12 @@ afterwards. When that insert fails, the rows go to a file under ``VAR_DIR/usage-
 worker killed during the outage loses none of them. The control role's sweeper (and each
 worker as it starts) records spooled rows once the database answers again.
 
+Before a realtime request's answer is published, its usage row is appended to its feed's
+journal (``journal-<pid>-<tier>.jsonl``, written but not fsynced: a killed process's writes
+survive in the OS); the journal is emptied once the rows are in Postgres or spooled. The
+drain records the journals of processes that are gone, so a worker killed -9 between its
+answer and its insert bills the request all the same.
+
 Each spool write is one new file, written aside and renamed into place, so a reader never
 sees half a file and no locks are needed. Recording is idempotent (one usage row per request
 id), so two processes draining the same file at once bill nothing twice.
@@ -54,12 +60,66 @@ def spool(var_path: Path, rows: list[dict[str, Any]]) -> bool:
     return True
 
 
+class Journal:
+    """One feed's journal of usage not yet in Postgres (used from the feed's thread only)."""
+
+    def __init__(self, var_path: Path, tier: str) -> None:
+        self.path = spool_dir(var_path) / f"{JOURNAL_PREFIX}{os.getpid()}-{tier}.jsonl"
+        self._file: Any = None
+
+    def append(self, row: dict[str, Any]) -> None:
+        try:
+            if self._file is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self._file.write(json.dumps(row) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            log.warning("usage journal %s: %s", self.path, exc)
+
+    def clear(self) -> None:
+        """Everything appended so far is in Postgres or a spool file."""
+        if self._file is not None:
+            try:
+                self._file.truncate(0)
+                self._file.seek(0)
+            except OSError as exc:
+                log.warning("usage journal %s: %s", self.path, exc)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+JOURNAL_PREFIX = "journal-"
+
+
+def _orphan_journals(directory: Path) -> list[Path]:
+    out = []
+    for path in directory.glob(f"{JOURNAL_PREFIX}*.jsonl"):
+        pid = path.name.removeprefix(JOURNAL_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            out.append(path)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def pending(var_path: Path) -> list[Path]:
     """Spool files waiting to be recorded, oldest first."""
     directory = spool_dir(var_path)
     if not directory.is_dir():
         return []
-    return sorted(directory.glob(f"usage-*{_SUFFIX}"))
+    return sorted(directory.glob(f"usage-*{_SUFFIX}")) + _orphan_journals(directory)
 
 
 def drain(var_path: Path, db: Database) -> int:
@@ -68,7 +128,12 @@ def drain(var_path: Path, db: Database) -> int:
     recorded = 0
     for path in pending(var_path):
         try:
-            rows = json.loads(path.read_text(encoding="utf-8"))
+            raw = path.read_text(encoding="utf-8")
+            if path.name.startswith(JOURNAL_PREFIX):
+                # A killed writer may leave half a last line: its rows before it still count.
+                rows = [json.loads(x) for x in raw.splitlines() if x.endswith("}")]
+            else:
+                rows = json.loads(raw)
         except FileNotFoundError:
             continue  # another process drained it
         except ValueError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -44,3 +45,25 @@ def test_drain_while_the_database_is_away_keeps_the_files(tmp_path: Path) -> Non
     finally:
         away.dispose()
     assert len(usage_spool.pending(tmp_path)) == 1
+
+
+def test_journal_of_a_killed_worker_is_recorded(tmp_path: Path, db: Database) -> None:
+    import subprocess
+    import sys
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rid = f"req_journal_{uuid.uuid4().hex}"
+    directory = usage_spool.spool_dir(tmp_path)
+    directory.mkdir(parents=True)
+    journal = directory / f"{usage_spool.JOURNAL_PREFIX}{int(gone.stdout)}-realtime.jsonl"
+    journal.write_text(json.dumps(_row(rid)) + '\n{"request_id": "half a li')
+    live = usage_spool.Journal(tmp_path, "realtime")  # this process: left alone
+    live.append(_row(f"req_live_{uuid.uuid4().hex}"))
+    assert usage_spool.drain(tmp_path, db) == 1
+    live.close()
+    assert len(usage_rows(db, rid)) == 1 and not journal.exists() and live.path.exists()
