@@ -11,7 +11,7 @@ where the model emits EOS) are run two ways with the same engine settings:
 Each way prints output tokens per second; the last line is the platform/engine ratio.
 Run from the repository root (vLLM's CPU build installed, as ``make install`` does):
 
-    .venv/bin/python benchmarks/batch_throughput.py [--requests 200] [--batch-size 16]
+    .venv/bin/python benchmarks/batch_throughput.py [--requests 200] [--batch-size 16] [--runs 3]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -71,24 +72,19 @@ def engine_args(batch_size: int) -> dict[str, Any]:
     return {"batch_size": batch_size, "max_model_len": MAX_MODEL_LEN}
 
 
-def run_engine(path: Path, bodies: list[dict[str, Any]], batch_size: int) -> tuple[int, float]:
-    """All requests fed at once to one in-process engine; (output tokens, seconds)."""
-    host = EngineHost(build_engine("vllm", MODEL, str(path), engine_args(batch_size)))
-    host.start()
-    try:
-        requests = []
-        for i, body in enumerate(bodies):
-            reqs, _ = plan(host, COMPLETIONS, body, f"b{i}", tier="batch", default_max_tokens=16)
-            requests += reqs
-        tokens: dict[int, int] = {}
-        started = time.perf_counter()
-        for index, item in host.stream(requests):
-            if isinstance(item, BaseException):
-                raise item
-            tokens[index] = item.completion_tokens
-        return sum(tokens.values()), time.perf_counter() - started
-    finally:
-        host.stop()
+def run_engine(host: EngineHost, bodies: list[dict[str, Any]], run: int) -> tuple[int, float]:
+    """All requests fed at once to the in-process engine; (output tokens, seconds)."""
+    requests = []
+    for i, body in enumerate(bodies):
+        reqs, _ = plan(host, COMPLETIONS, body, f"r{run}b{i}", tier="batch", default_max_tokens=16)
+        requests += reqs
+    tokens: dict[int, int] = {}
+    started = time.perf_counter()
+    for index, item in host.stream(requests):
+        if isinstance(item, BaseException):
+            raise item
+        tokens[index] = item.completion_tokens
+    return sum(tokens.values()), time.perf_counter() - started
 
 
 def run_platform(
@@ -194,6 +190,7 @@ def main() -> None:
         "(the make run default, which caps background work in flight below the batch size)",
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs of each path")
     args = parser.parse_args()
     if __import__("importlib").util.find_spec("vllm") is None:
         raise SystemExit("vLLM is not installed; `make install` adds its CPU build")
@@ -203,29 +200,42 @@ def main() -> None:
     path = build_demo_model(var / "models" / "demo")
     bodies = make_bodies(ModelTokenizer.load(str(path)), args.requests, args.seed)
 
-    engine_tokens, engine_s = run_engine(path, bodies, args.batch_size)
+    # Both engines stay loaded and the runs alternate, so a change in the machine's load
+    # between runs does not favour one side.
     stack, key, services = start_stack(var, path, args.batch_size, args.queues)
+    host = EngineHost(build_engine("vllm", MODEL, str(path), engine_args(args.batch_size)))
+    host.start()
+    engine_runs: list[tuple[int, float]] = []
+    platform_runs: list[tuple[int, float]] = []
     try:
-        platform_tokens, platform_s, marks = run_platform(stack, key, bodies)
+        for run in range(args.runs):
+            engine_runs.append(run_engine(host, bodies, run))
+            tokens, seconds, marks = run_platform(stack, key, bodies)
+            platform_runs.append((tokens, seconds))
+            ratio = (tokens / seconds) / (engine_runs[-1][0] / engine_runs[-1][1])
+            print(f"run {run + 1}: ratio {ratio:.2f}; platform timeline {marks}", flush=True)
     finally:
+        host.stop()
         stack.stop()
         services.stop()
 
-    engine_rate = engine_tokens / engine_s
-    platform_rate = platform_tokens / platform_s
     print(
         f"\n{args.requests} completions, prompts 100-200 tokens, outputs 16-256 tokens, "
-        f"vLLM max_num_seqs {args.batch_size}, platform worker queues {args.queues}\n"
+        f"vLLM max_num_seqs {args.batch_size}, platform worker queues {args.queues}; "
+        f"median of {args.runs} alternating runs\n"
     )
     print(f"| {'path':<34} | {'output tokens':>13} | {'seconds':>8} | {'tokens/s':>9} |")
     print(f"|{'-' * 36}|{'-' * 15}|{'-' * 10}|{'-' * 11}|")
-    rows = [
-        ("engine in-process, all at once", engine_tokens, engine_s, engine_rate),
-        ("platform: upload -> output read", platform_tokens, platform_s, platform_rate),
-    ]
-    for name, tokens, seconds, rate in rows:
-        print(f"| {name:<34} | {tokens:13d} | {seconds:8.2f} | {rate:9.1f} |")
-    print("\nplatform timeline (seconds after the upload began):")
+    rates = {}
+    for name, runs in (
+        ("engine in-process, all at once", engine_runs),
+        ("platform: upload -> output read", platform_runs),
+    ):
+        seconds = statistics.median(s for _, s in runs)
+        rates[name] = runs[0][0] / seconds
+        print(f"| {name:<34} | {runs[0][0]:13d} | {seconds:8.2f} | {rates[name]:9.1f} |")
+    engine_rate, platform_rate = rates.values()
+    print("\nplatform timeline of the last run (seconds after the upload began):")
     for name, at in marks.items():
         print(f"  {name:<20} {at:7.2f}")
     print(f"\nplatform/engine throughput ratio: {platform_rate / engine_rate:.2f}")

@@ -74,6 +74,9 @@ class GenerationRequest:
     params: SamplingParams = field(default_factory=SamplingParams)
     # Lower value is served first (vLLM's convention): 0 realtime, 1 flex, 2 batch.
     priority: int = 0
+    # False: only the end is read (batch lines, clients that do not stream), so an engine
+    # may deliver the whole text in its final delta instead of token by token.
+    stream: bool = True
 
 
 @dataclass(frozen=True)

@@ -271,7 +271,7 @@ class VLLMEngine(Engine):
             raise EngineError("the engine is not started")
         return self._tok
 
-    def _sampling_params(self, params: SamplingParams) -> Any:
+    def _sampling_params(self, params: SamplingParams, stream: bool = True) -> Any:
         output_kind = _vllm("vllm.sampling_params", "RequestOutputKind")
         vllm_params = _vllm("vllm.sampling_params", "SamplingParams")
         # One vLLM request per choice: the caller gives each choice its own seed (seed + j) so
@@ -285,7 +285,8 @@ class VLLMEngine(Engine):
             seed=params.seed,
             stop=list(params.stop) or None,
             ignore_eos=params.ignore_eos,
-            output_kind=output_kind.DELTA,
+            # Whole outputs for requests read only at their end: no per-token work here.
+            output_kind=output_kind.DELTA if stream else output_kind.FINAL_ONLY,
         )
 
     async def _pump(
@@ -300,7 +301,7 @@ class VLLMEngine(Engine):
         try:
             outputs = self._llm.generate(
                 {"prompt_token_ids": prompt_ids},
-                self._sampling_params(request.params),
+                self._sampling_params(request.params, request.stream),
                 request.request_id,
                 **kwargs,
             )

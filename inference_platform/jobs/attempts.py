@@ -115,7 +115,9 @@ class LineAttempt(Attempt):
     def start(self, ctx: Context) -> bool:
         self.created = int(time.time())
         try:
-            self.requests = self._plan(ctx, outputs.prepare(self.work.endpoint, self.work.body))
+            planned = self._plan(ctx, outputs.prepare(self.work.endpoint, self.work.body))
+            # Nobody reads a line before it ends: the engine may skip per-token output.
+            self.requests = [replace(r, stream=False) for r in planned]
         except Exception as exc:  # e.g. the prompt does not fit: this line fails, not the feed
             self.failure = exc
         self.where = list(range(len(self.requests)))
@@ -264,7 +266,8 @@ class LiveAttempt(Attempt):
         if ctx.platform.events.start(self.work.id, started):
             return False  # the client gave up before we began
         try:
-            self.requests = self._plan(ctx, self.work.body)
+            planned = self._plan(ctx, self.work.body)
+            self.requests = [replace(r, stream=self.stream) for r in planned]
         except Exception as exc:  # reported to the waiting client, never swallowed
             self.failure = exc
         self.where = list(range(len(self.requests)))
