@@ -24,6 +24,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,8 @@ def run_engine(host: EngineHost, bodies: list[dict[str, Any]], run: int) -> tupl
     requests = []
     for i, body in enumerate(bodies):
         reqs, _ = plan(host, COMPLETIONS, body, f"r{run}b{i}", tier="batch", default_max_tokens=16)
-        requests += reqs
+        # Whole outputs, as LLM.generate returns them (and as the platform runs batch lines).
+        requests += [replace(r, stream=False) for r in reqs]
     tokens: dict[int, int] = {}
     started = time.perf_counter()
     for index, item in host.stream(requests):
