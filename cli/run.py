@@ -14,6 +14,7 @@ import click
 
 from inference_platform import embedded
 from inference_platform.catalog import DEMO_MODEL, TIERS, Catalog, demo_model_path, load_catalog
+from inference_platform.metrics import multiproc
 from inference_platform.settings import Settings
 
 # One engine worker per catalog model taking all three tiers (what one GPU runs), plus the API,
@@ -100,22 +101,43 @@ def _engine_queues(plan: list[tuple[str, str]], catalog: Catalog) -> list[str]:
     return queues
 
 
-def _announce_when_ready(settings: Settings, queues: list[str], banner: str) -> None:
-    """Print ``banner`` once every engine worker is up (vLLM takes a while to start)."""
+def _announce_when_ready(
+    settings: Settings, queues: list[str], banner: str, ready_url: str | None
+) -> None:
+    """Print ``banner`` once every engine worker is up (vLLM takes a while to start) and the
+    API says it is ready (``ready_url``, when the formation starts the API and every tier),
+    so the first request after the banner is served."""
+    import httpx
     import redis
+
+    from inference_platform import liveness
 
     client = redis.Redis.from_url(settings.redis_url)
     max_age = settings.worker_heartbeat_seconds * 3
     started = time.monotonic()
-    pending = list(queues)
-    while pending:
-        now = time.time()
-        pending = [q for q in pending if not client.zcount(f"live:{q}", now - max_age, "+inf")]
-        if pending:
-            time.sleep(1)
+
+    def ready() -> bool:
+        try:
+            if liveness.missing_queues(client, queues, max_age):
+                return False
+            return ready_url is None or httpx.get(ready_url, timeout=2).status_code == 200
+        except (redis.RedisError, httpx.HTTPError):
+            return False
+
+    while not ready():
+        time.sleep(1)
     click.echo(
         f"{banner}\n  Ready: every engine worker is up ({time.monotonic() - started:.0f} s)\n"
     )
+
+
+def _ready_url(settings: Settings, plan: list[tuple[str, str]]) -> str | None:
+    """The API's readiness route when the formation starts the API and the all-tier engine
+    role (a partial formation is never ``ready``: only its own queues are awaited)."""
+    roles = {name.split(".")[0] for name, _ in plan}
+    if {"web", "engine"} <= roles:
+        return f"http://{settings.host}:{settings.port}/ready"
+    return None
 
 
 @click.command()
@@ -142,6 +164,9 @@ def up(formation: str, procfile: Path) -> None:
     from inference_platform.keys import create_key
 
     settings = prepare(Settings.from_env())
+    # `up` is the local setup: a webhook receiver on 127.0.0.1 works out of the box.
+    if "INFERENCE_WEBHOOK_ALLOW_INSECURE" not in os.environ:
+        settings = settings.replace(webhook_allow_insecure=True)
     catalog = load_catalog(settings)
     plan = plan_processes(
         parse_procfile(procfile.read_text()).processes, _formation(formation), catalog
@@ -160,13 +185,14 @@ def up(formation: str, procfile: Path) -> None:
         f"  Models          :\n{describe_models(catalog)}\n\n"
         f"  OPENAI_BASE_URL={base} OPENAI_API_KEY={key} python your_script.py\n"
     )
-    click.echo(banner + "\n  Starting; engines load their models first (vLLM: tens of seconds)\n")
+    # The key and URL come only once the platform can serve them (see _announce_when_ready).
+    click.echo("\n  Starting; engines load their models first (vLLM: tens of seconds)\n")
     manager = Manager()
     for name, cmd in plan:
         manager.add_process(name, cmd, env={**env, "HONCHO_PROCESS_NAME": name})
     threading.Thread(
         target=_announce_when_ready,
-        args=(settings, _engine_queues(plan, catalog), banner),
+        args=(settings, _engine_queues(plan, catalog), banner, _ready_url(settings, plan)),
         name="announce",
         daemon=True,
     ).start()
@@ -200,9 +226,13 @@ def web() -> None:
         "75",
         "--access-logfile",
         "-",
+        "--config",
+        str(Path(__file__).resolve().parent.parent / "api" / "gunicorn_conf.py"),
         "api:create_app()",
     ]
     os.environ.update(s.to_env())
+    # Before gunicorn imports prometheus_client: its processes share figures through files.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = multiproc.fresh_dir(s)
     os.execvp(args[0], args)
 
 

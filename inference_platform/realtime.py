@@ -61,7 +61,9 @@ def submit(
             code="invalid_value",
         )
     queue = queue_name(tier, spec.name)
-    if not platform.liveness.has_worker(queue):
+    # A model whose first worker is still loading is waited for; one whose workers are
+    # gone fails at once.
+    if not platform.liveness.await_worker(queue, platform.settings.worker_wait_seconds):
         raise unavailable(
             f"No worker is serving `{spec.name}` in the {tier} tier right now; try again later.",
             code="model_unavailable",
@@ -75,6 +77,8 @@ def submit(
         "tier": tier,
         "body": body,
         "stream": bool(body.get("stream")),
+        # The worker measures the request's queue wait from it.
+        "enqueued_at": time.time(),
     }
     platform.celery.send_task(TASK_REALTIME, args=[payload], queue=queue)
     return job

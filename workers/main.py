@@ -16,10 +16,12 @@ from typing import Any
 from celery import Celery
 from celery.signals import after_setup_logger, worker_shutting_down
 
+from inference_platform import liveness
 from inference_platform.catalog import TIERS
 from inference_platform.celery_app import CONTROL_QUEUE, queue_name
-from inference_platform.engines import build_engine
+from inference_platform.engines import build_engine, engine_version
 from inference_platform.engines.host import EngineHost
+from inference_platform.metrics.serve import serve_control, serve_worker
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
 from workers import runtime
@@ -54,6 +56,10 @@ def run_worker(
         raise SystemExit(f"unknown queue roles {sorted(unknown)}; choose from {TIERS}")
     platform = Platform(settings)
     spec = platform.model(model)
+    served = [t for t in tiers if spec.serves(t)]
+    queues = [queue_name(t, spec.name) for t in served]
+    name = f"{'+'.join(tiers)}-{spec.name}-{os.getpid()}@{socket.gethostname()}"
+    _say_starting(platform, queues, name)
     engine_args = {"batch_size": batch_size, **spec.engine_args}
     # The catalog may size the engine's batch itself; the feeds follow the engine.
     batch_size = int(engine_args["batch_size"])
@@ -64,9 +70,6 @@ def run_worker(
     host = EngineHost(engine, background_slots=background_slots)
     log.info("loading %s engine for %s", spec.engine, spec.name)
     host.start()
-    served = [t for t in tiers if spec.serves(t)]
-    queues = [queue_name(t, spec.name) for t in served]
-    name = f"{'+'.join(tiers)}-{spec.name}-{os.getpid()}@{socket.gethostname()}"
     # Durable work each feed keeps in flight: batch lines up to twice the batch size, so the
     # engine's own queue always holds the next lines and a finished line's slot is refilled
     # at its next step, not after a round trip to Postgres; flex up to the background share
@@ -82,6 +85,14 @@ def run_worker(
     worker_shutting_down.connect(lambda **_: rt.stop(), weak=False)
     app = _celery(platform)
     rt.start_background()
+    serve_worker(
+        settings,
+        feeds=lambda: rt.feeds,
+        engine=spec.engine,
+        version=engine_version(spec.engine),
+        model=spec.name,
+        name=name,
+    )
     try:
         app.worker_main(
             [
@@ -101,6 +112,14 @@ def run_worker(
         host.stop()
 
 
+def _say_starting(platform: Platform, queues: list[str], name: str) -> None:
+    """Requests for our model wait for us while the engine loads, instead of a 503."""
+    try:
+        liveness.starting(platform.redis, queues, name)
+    except Exception as exc:  # Redis away: requests fail fast until our first heartbeat
+        log.warning("could not announce the start of %s: %s", name, exc)
+
+
 def run_control(settings: Settings, *, beat: bool = True, loglevel: str = "INFO") -> None:
     """The CPU-only housekeeping worker (validation, finalisation, sweeper) plus beat."""
     platform = Platform(settings)
@@ -109,6 +128,7 @@ def run_control(settings: Settings, *, beat: bool = True, loglevel: str = "INFO"
     runtime.install(rt)
     app = _celery(platform)
     rt.start_background()
+    serve_control(platform, name)
     argv = [
         "worker",
         "--pool=threads",

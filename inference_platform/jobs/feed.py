@@ -23,13 +23,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from inference_platform import usage
+from inference_platform import usage, usage_spool
 from inference_platform.batches import lifecycle, rows
 from inference_platform.engines.base import Delta
 from inference_platform.events import Event, Failed
 from inference_platform.jobs import store
 from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, LiveAttempt, attempt_for
 from inference_platform.jobs.store import Finished
+from inference_platform.metrics import worker as worker_metrics
 
 log = logging.getLogger(__name__)
 
@@ -112,12 +113,18 @@ class Feed:
         self._recorder = _Recorder(ctx)
         # Usage of finished realtime requests, recorded in one insert per turn.
         self._bills: list[dict[str, Any]] = []
+        self._journal = usage_spool.Journal(ctx.platform.settings.var_path, tier)
         self._billed = time.monotonic()
         self._lock = threading.Lock()
         self._wakes = 0
         self._running = False
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """Pieces of work generating now (the worker's metrics read it)."""
+        return len(self._inflight)
 
     # -- control (any thread) -------------------------------------------------------------
     def wake(self) -> None:
@@ -220,6 +227,7 @@ class Feed:
             return
         self._inflight[work.id] = attempt
         self._durable += 0 if live else 1
+        worker_metrics.started(self.tier, work.model, work.attempt, work.created_at)
         if not attempt.requests:
             self._end(attempt)
             return
@@ -276,10 +284,14 @@ class Feed:
         ctx, work = self.ctx, attempt.work
         if self._inflight.pop(work.id, None) is not None and not isinstance(attempt, LiveAttempt):
             self._durable -= 1
-        self._publish(attempt.closing_events())
+        worker_metrics.ended(
+            self.tier, work.model, attempt.result, failed=attempt.failure is not None
+        )
         bill = attempt.bill()
         if bill is not None:
+            self._journal.append(bill)  # before the answer leaves: a kill -9 loses no bill
             self._bills.append(bill)
+        self._publish(attempt.closing_events())
         try:
             done = attempt.finish(ctx)
             if done is None:
@@ -307,10 +319,14 @@ class Feed:
         try:
             with self.ctx.platform.db.session() as s:
                 usage.record(s, self._bills)
-        except Exception as exc:  # Postgres away: keep them and try again next turn
+        except Exception as exc:  # Postgres away: spool them, so a kill loses none
             log.warning("recording usage of %d requests failed: %s", len(self._bills), exc)
+            if usage_spool.spool(self.ctx.platform.settings.var_path, self._bills):
+                self._bills = []
+                self._journal.clear()
             return
         self._bills = []
+        self._journal.clear()
 
     def _hand_back(self, attempt: Attempt) -> None:
         with self.ctx.platform.db.session() as s:

@@ -192,7 +192,7 @@ def test_errors_through_the_sdk(client: openai.OpenAI, stack) -> None:
     assert bad.value.param == "messages"
     with pytest.raises(openai.BadRequestError) as bad:
         client.chat.completions.create(model=DEMO, messages=[{"role": "wizard", "content": "x"}])
-    assert bad.value.param == "messages[0]"
+    assert bad.value.param == "messages[0].role"
     with pytest.raises(openai.BadRequestError) as bad:
         client.chat.completions.create(
             model=DEMO, messages=[{"role": "user", "content": "x"}], extra_body={"bogus": 1}

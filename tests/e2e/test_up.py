@@ -73,6 +73,16 @@ def test_up_starts_one_engine_worker_per_model(up_stack: tuple[Stack, str]) -> N
         assert done.choices[0].message.content
 
 
+def test_up_prints_the_key_only_once_ready(up_stack: tuple[Stack, str]) -> None:
+    import httpx
+
+    stack, _ = up_stack
+    log = stack.log("up")
+    assert log.index("Starting;") < log.index("API key") < log.index("Ready:")
+    root = stack.base_url.removesuffix("/v1")
+    assert httpx.get(f"{root}/ready", timeout=10).status_code == 200
+
+
 def test_up_stops_every_process_on_sigterm(up_stack: tuple[Stack, str]) -> None:
     stack, _ = up_stack
     proc = stack.procs["up"]
