@@ -39,7 +39,10 @@ def _labels(status: int) -> _Labels:
     route = rule.rule if rule is not None else "unmatched"
     body: Any = None
     if request.is_json and status not in _UNPARSED:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested too deep to parse: the view refused it already
+            body = None
     if not isinstance(body, dict):
         return _Labels(route, NONE, NONE)
     platform: Platform = current_app.extensions["platform"]
