@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, cooperative, docs, errors, metrics, validation
+from api import auth, cooperative, docs, errors, limits, metrics, validation
 from api.batches.views import bp as batches_bp
 from api.chat.views import bp as chat_bp
 from api.completions.views import bp as completions_bp
@@ -13,6 +13,7 @@ from api.health.views import bp as health_bp
 from api.models.views import bp as models_bp
 from api.responses.views import bp as responses_bp
 from api.usage.views import bp as usage_bp
+from api.webhooks.views import bp as webhooks_bp
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
 
@@ -25,6 +26,7 @@ BLUEPRINTS = (
     files_bp,
     batches_bp,
     usage_bp,
+    webhooks_bp,
 )
 
 
@@ -42,6 +44,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.init_app(app)
     auth.init_app(app)
     validation.init_app(app)
+    # After auth: limits are per tenant.
+    limits.init_app(app)
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
     docs.init_app(app)

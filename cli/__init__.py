@@ -10,7 +10,7 @@ import logging
 
 import click
 
-from cli import admin, autobatcher, batch, run, usage
+from cli import admin, autobatcher, batch, run, tenants, usage
 from inference_platform.embedded import load_settings
 from inference_platform.settings import Settings
 
@@ -29,5 +29,5 @@ def main() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-for _module in (run, admin, batch, autobatcher, usage):
+for _module in (run, admin, batch, autobatcher, usage, tenants):
     _module.register(main)

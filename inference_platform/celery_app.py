@@ -26,6 +26,7 @@ TASK_SWEEP = "control.sweep"
 TASK_VALIDATE_BATCH = "control.validate_batch"
 TASK_DISPATCH = "control.dispatch"
 TASK_FINALIZE_BATCH = "control.finalize_batch"
+TASK_DELIVER_WEBHOOKS = "control.deliver_webhooks"
 
 # Longest any task may run. Kombu's Redis transport re-delivers an unacked message once the
 # visibility timeout passes, whether or not its worker is alive, so the hard limit must stay
@@ -85,6 +86,12 @@ def make_celery(
             },
             "dispatch": {
                 "task": TASK_DISPATCH,
+                "schedule": timedelta(seconds=1),
+                "options": {"expires": 5},
+            },
+            # Webhook deliveries recorded in Postgres, sent when due.
+            "webhooks": {
+                "task": TASK_DELIVER_WEBHOOKS,
                 "schedule": timedelta(seconds=1),
                 "options": {"expires": 5},
             },

@@ -121,6 +121,43 @@ class Settings:
         "Prometheus metrics of the control role; workers take the next free ports above it "
         "(each logs its port). 0: any free port. The API serves `/metrics` on its own port.",
     )
+    requests_per_minute: int = _setting(
+        100000,
+        "Default requests per minute of a tenant on one model (chat, completions, responses, "
+        "embeddings); a tenant's own limits (`inference-platform tenants set`) override it. "
+        "0: no limit.",
+    )
+    tokens_per_minute: int = _setting(
+        100000000,
+        "Default tokens per minute of a tenant on one model, counted when a request is "
+        "admitted (its prompt, estimated, plus its output limit). 0: no limit.",
+    )
+    concurrent_requests: int = _setting(
+        10000, "Default realtime requests in flight at once per tenant and model. 0: no limit."
+    )
+    queued_flex_requests: int = _setting(
+        10000, "Default flex requests a tenant may have waiting per model. 0: no limit."
+    )
+    enqueued_batch_lines: int = _setting(
+        1000000,
+        "Default batch lines a tenant may have queued or running; a batch that would go past "
+        "it is refused at creation. 0: no limit.",
+    )
+    webhook_allow_insecure: bool = _setting(
+        False,
+        "Let webhook endpoints use `http://` and loopback or private addresses (development "
+        "only; `up` turns it on). Off: a receiver must be `https://` on a public address.",
+    )
+    webhook_retry_schedule: str = _setting(
+        "5,300,1800,7200,28800,86400",
+        "Seconds between a webhook delivery's attempts; once they are used up it fails.",
+    )
+    webhook_disable_after: int = _setting(
+        5, "Failed webhook deliveries in a row (retries used up) that disable an endpoint."
+    )
+    webhook_timeout_seconds: float = _setting(
+        10.0, "How long a webhook receiver has to answer one delivery."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -148,6 +185,10 @@ class Settings:
             name, _, seconds = item.strip().partition("=")
             out[name.strip()] = int(float(seconds))
         return out
+
+    def webhook_retry_delays(self) -> list[float]:
+        """Parsed ``webhook_retry_schedule``: seconds before each retry."""
+        return [float(x) for x in self.webhook_retry_schedule.split(",") if x.strip()]
 
     def to_env(self) -> dict[str, str]:
         """The environment that hands these settings to child processes."""

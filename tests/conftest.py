@@ -95,6 +95,10 @@ def settings(services: Services, var_dir: Path, demo_model_path: Path) -> Settin
         sweep_interval_seconds=1.0,
         flex_queue_limit=20,
         batch_windows="24h=86400,1h=3600,test=8",
+        # Webhook receivers in the tests listen on 127.0.0.1; retries come within seconds.
+        webhook_allow_insecure=True,
+        webhook_retry_schedule="1,1,1",
+        webhook_disable_after=2,
         log_level="INFO",
     )
     migrate.upgrade(settings.database_url)

@@ -22,6 +22,7 @@ from inference_platform.db.models import Batch, File
 from inference_platform.errors import invalid, not_found
 from inference_platform.files import results
 from inference_platform.platform import Platform
+from inference_platform.webhooks import outbox as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ def finalize(platform: Platform, batch_id: str) -> str | None:
             batch.status, batch.completed_at = COMPLETED, _now()
         s.flush()
         freeze(s, batch)
+        webhooks.batch_ended(s, batch.owner, batch_id, batch.status)
         return batch.status
 
 
@@ -111,6 +113,7 @@ def expire(platform: Platform, batch_id: str) -> bool:
         batch.status, batch.expired_at, batch.lease_until = EXPIRED, _now(), None
         s.flush()
         freeze(s, batch)
+        webhooks.batch_ended(s, batch.owner, batch_id, EXPIRED)
     abort(platform, running)
     return True
 

@@ -32,6 +32,7 @@ from inference_platform.files.store import upload_lines
 from inference_platform.jobs import dispatch
 from inference_platform.platform import Platform
 from inference_platform.tiers import BATCH
+from inference_platform.webhooks import outbox as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,8 @@ def _fail(platform: Platform, batch_id: str, errors: list[dict[str, object]]) ->
                 request_counts={"total": 0, "completed": 0, "failed": 0},
                 usage=usage_object(),
             )
-            .returning(Batch.id)
+            .returning(Batch.id, Batch.owner)
         ).first()
+        if done:
+            webhooks.batch_ended(s, done.owner, batch_id, "failed")
     return "failed" if done else None

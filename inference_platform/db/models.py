@@ -200,3 +200,75 @@ class Batch(Base):
         Index("ix_batches_owner_created", "owner", "created_at"),
         Index("ix_batches_status", "status"),
     )
+
+
+class TenantLimit(Base):
+    """A tenant's limits, for one model or for all (``model = '*'``); a null inherits the
+    tenant's ``*`` row, then the settings' default. 0 means no limit."""
+
+    __tablename__ = "tenant_limits"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True, default="*")
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer)
+    tokens_per_minute: Mapped[int | None] = mapped_column(BigInteger)
+    concurrent_requests: Mapped[int | None] = mapped_column(Integer)
+    queued_flex_requests: Mapped[int | None] = mapped_column(Integer)
+    enqueued_batch_lines: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = _now()
+
+
+class WebhookEndpoint(Base):
+    """A tenant's webhook receiver. The signing secret must be kept to sign with, so it is
+    stored as is (never returned after creation or rotation)."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    event_types: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    secret: Mapped[str] = mapped_column(String(128), nullable=False)
+    # After a rotation that keeps the old secret for 24 h, deliveries carry both signatures.
+    previous_secret: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Deliveries in a row that used up every retry; at the limit the endpoint is disabled
+    # until its owner updates it.
+    failed_deliveries: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class WebhookDelivery(Base):
+    """One event for one endpoint: written in the transaction that ended the object (the
+    outbox), sent by the control role until the receiver answers 2xx or retries run out."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    endpoint_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+    )
+    # The event's id: also the `webhook-id` header, the same on every retry.
+    event_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    event_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    object_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    # pending -> delivered | failed
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = _now()
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = _now()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ux_webhook_deliveries_event", "endpoint_id", "event_id", unique=True),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )

@@ -23,6 +23,7 @@ from inference_platform import usage
 from inference_platform.batches import rows
 from inference_platform.db.models import Request
 from inference_platform.platform import Platform
+from inference_platform.webhooks import outbox as webhooks
 
 RUNNING = ("queued", "in_progress")
 # Job statuses that end it; "expired" is the job's own, a client sees "failed".
@@ -229,6 +230,9 @@ def record(session: Session, done: Sequence[Finished]) -> set[str]:
             if f.work.id in written and f.bill is not None
         ],
     )
+    webhooks.responses_ended(
+        session, [f.work.id for f in done if f.work.id in written and f.work.batch_id is None]
+    )
     for batch_id in batches:
         statuses = {f.status for f in done if f.work.batch_id == batch_id and f.work.id in written}
         rows.ensure_result_files(
@@ -280,7 +284,10 @@ def transition(
         .execution_options(synchronize_session=False)
     )
     with platform.db.session() as s:
-        return rows.rowcount(s.execute(stmt)) == 1
+        stopped = rows.rowcount(s.execute(stmt)) == 1
+        if stopped:
+            webhooks.responses_ended(s, [request_id])
+        return stopped
 
 
 def save_stopped_result(

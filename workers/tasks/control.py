@@ -8,6 +8,7 @@ from inference_platform.batches import lifecycle as batch_lifecycle
 from inference_platform.batches import validate as batch_validate
 from inference_platform.batches.checks import line_checks
 from inference_platform.celery_app import (
+    TASK_DELIVER_WEBHOOKS,
     TASK_DISPATCH,
     TASK_FINALIZE_BATCH,
     TASK_SWEEP,
@@ -15,6 +16,7 @@ from inference_platform.celery_app import (
 )
 from inference_platform.jobs import dispatch as work_dispatch
 from inference_platform.jobs import sweep as work_sweep
+from inference_platform.webhooks import delivery as webhook_delivery
 from workers.runtime import current
 
 
@@ -40,3 +42,9 @@ def dispatch() -> None:
 def finalize_batch(batch_id: str) -> None:
     """Close a batch whose last line finished (or that is being cancelled)."""
     batch_lifecycle.finalize(current().platform, batch_id)
+
+
+@shared_task(name=TASK_DELIVER_WEBHOOKS, ignore_result=True)
+def deliver_webhooks() -> None:
+    """Send the webhook deliveries that are due (first tries and retries)."""
+    webhook_delivery.deliver_due(current().platform)

@@ -1,0 +1,1 @@
+"""Webhook endpoints: ``/v1/webhook_endpoints``."""

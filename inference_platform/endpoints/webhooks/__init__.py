@@ -1,0 +1,1 @@
+"""Webhook endpoints: ``/v1/webhook_endpoints`` and ``/v1/webhook_event_types``."""
