@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from api.context import platform
+from inference_platform.endpoints.protocol import check_json
 from inference_platform.limits import quotas
 from inference_platform.limits.buckets import Buckets, Decision
 from inference_platform.limits.config import ANY_MODEL, LimitBook
@@ -46,11 +47,16 @@ def _buckets() -> Buckets:
 
 
 def _body() -> dict[str, Any] | None:
+    """The JSON body, once it is known to be storable (no NUL, no lone surrogate, not too
+    deep): its model and file ids go to Redis and Postgres before the view runs."""
     try:
         body = request.get_json(silent=True)
     except RecursionError:
         return None  # the view refuses it with a clear message
-    return body if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    check_json(body)  # the same 400, naming the param, that the view would give
+    return body
 
 
 def estimate_tokens(body: dict[str, Any], default_max_tokens: int) -> int:
