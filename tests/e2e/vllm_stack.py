@@ -22,7 +22,8 @@ import pytest
 from inference_platform.db import Database, migrate
 from inference_platform.keys import create_key
 from inference_platform.settings import Settings
-from tests.stack import Services, Stack, free_port, wait_for
+from tests.helpers import eventually
+from tests.stack import Services, Stack, free_port
 
 VLLM_MODEL = "demo-vllm"
 MAX_MODEL_LEN = 512
@@ -79,10 +80,11 @@ class VllmStack:
         ready_before = self.stack.log(WORKER).count(READY_LINE)
         self.stack.start(WORKER, WORKER_ARGS)
         # The log, not the queue: a killed worker's last heartbeat stays fresh for seconds.
-        wait_for(
+        eventually(
             lambda: self.stack.log(WORKER).count(READY_LINE) > ready_before,
-            timeout,
-            "the vLLM engine",
+            timeout=timeout,
+            interval=0.5,
+            what="the vLLM engine",
         )
         self.stack.wait_queue(f"realtime.{VLLM_MODEL}", timeout=timeout)
         self.stack.wait_queue(f"batch.{VLLM_MODEL}", timeout=30)
