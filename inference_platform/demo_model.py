@@ -28,14 +28,21 @@ CORPUS_SENTENCES = 4000
 WORD_LOGIT_SCALE = 20.0
 
 # ChatML-like: each turn is "<|role|>\ncontent</s>\n"; the generation prompt opens an assistant
-# turn so the model's EOS (</s>) also ends the assistant's answer.
+# turn so the model's EOS (</s>) also ends the assistant's answer. Tool calling: the function
+# definitions go into a system turn first, an assistant's calls are written as JSON, and a tool
+# result is a "tool" turn (its role written as plain text: it has no special token).
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
+    "{% if tools %}<|system|>\nFunctions: {{ tools | tojson }}{{ eos_token }}\n{% endif %}"
     "{% for message in messages %}"
-    "{% if message['role'] not in ['system', 'developer', 'user', 'assistant'] %}"
+    "{% if message['role'] not in ['system', 'developer', 'user', 'assistant', 'tool'] %}"
     "{{ raise_exception('Unsupported chat role: ' + message['role']) }}"
     "{% endif %}"
-    "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
+    "<|{{ message['role'] }}|>\n"
+    "{% if message['tool_calls'] %}"
+    "{% for call in message['tool_calls'] %}{{ call['function'] | tojson }}{% endfor %}"
+    "{% else %}{{ message['content'] }}{% endif %}"
+    "{{ eos_token }}\n"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
@@ -188,6 +195,24 @@ def _make_readable(directory: Path) -> None:
         child.chmod(0o644)
 
 
+def _refresh_template(target: Path) -> None:
+    """Give a demo model built by an older version the current chat template (the weights
+    and vocabulary do not change; only how turns are written)."""
+    config_path = target / "tokenizer_config.json"
+    template_path = target / "chat_template.jinja"
+    try:
+        if template_path.is_file():
+            if template_path.read_text() != CHAT_TEMPLATE:
+                template_path.write_text(CHAT_TEMPLATE)
+            return
+        config = json.loads(config_path.read_text())
+        if config.get("chat_template") != CHAT_TEMPLATE:
+            config["chat_template"] = CHAT_TEMPLATE
+            config_path.write_text(json.dumps(config, indent=2) + "\n")
+    except OSError:
+        pass  # a read-only shared model keeps its template
+
+
 def is_demo_model(path: str | Path) -> bool:
     """True when ``path`` holds a completely built demo model."""
     return (Path(path) / _MARKER).is_file()
@@ -217,6 +242,7 @@ def build_demo_model(path: str | Path, *, seed: int = 0) -> Path:
     """
     target = Path(path).expanduser().resolve()
     if is_demo_model(target):
+        _refresh_template(target)
         return target
     if target.exists() and not (target.is_dir() and not any(target.iterdir())):
         raise FileExistsError(f"{target} exists and is not a demo model; refusing to overwrite it")

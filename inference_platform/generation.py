@@ -6,16 +6,19 @@ only the final result. Bodies arrive here already validated by the API's schemas
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference_platform import structured
 from inference_platform.engines.base import (
     ContextLengthError,
     Delta,
     EngineError,
     GenerationRequest,
     SamplingParams,
+    UnsupportedByEngine,
 )
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import (
@@ -93,18 +96,74 @@ def content_text(content: Any) -> str:
     return "".join(parts)
 
 
-def chat_messages(body: dict[str, Any]) -> list[dict[str, str]]:
+def chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     """Chat messages reduced to ``{role, content}`` text; ``developer`` maps to ``system``
-    because most chat templates know no developer role."""
-    out = []
+    because most chat templates know no developer role. Tool calling keeps what templates
+    read: an assistant's ``tool_calls`` (arguments as objects, as Hugging Face templates
+    expect) and a tool result's ``tool_call_id``."""
+    out: list[dict[str, Any]] = []
     for message in body["messages"]:
         role = message.get("role", "user")
-        out.append(
-            {
-                "role": "system" if role == "developer" else role,
-                "content": content_text(message.get("content")),
-            }
-        )
+        turn: dict[str, Any] = {
+            "role": "system" if role == "developer" else role,
+            "content": content_text(message.get("content")),
+        }
+        if message.get("tool_calls"):
+            turn["tool_calls"] = [_template_call(c) for c in message["tool_calls"]]
+        for key in ("tool_call_id", "name"):
+            if message.get(key) is not None:
+                turn[key] = message[key]
+        out.append(turn)
+    return out
+
+
+def _template_call(call: dict[str, Any]) -> dict[str, Any]:
+    fn = call.get("function") or {}
+    args: Any = fn.get("arguments")
+    try:
+        args = json.loads(args) if isinstance(args, str) else args
+    except ValueError:
+        pass  # not JSON: the template shows the text as it came
+    return {
+        "id": call.get("id"),
+        "type": "function",
+        "function": {"name": fn.get("name"), "arguments": args},
+    }
+
+
+def _tool_defs(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Function definitions in the Chat shape templates know, unless tools are off."""
+    if body.get("tool_choice") == "none":
+        return None
+    defs = [
+        {"type": "function", "function": dict(fn)} for fn in structured.functions(body).values()
+    ]
+    return defs or None
+
+
+def check_features(host: EngineHost, body: dict[str, Any]) -> None:
+    """A 400 naming the field when the serving engine cannot honour it."""
+    engine = host.engine
+    for feature, param in structured.needed_features(body).items():
+        if feature not in engine.features:
+            raise UnsupportedByEngine(
+                f"`{param}` is not supported by the {engine.kind} engine serving "
+                f"`{engine.model_name}`; it needs the vllm engine.",
+                param=param,
+            )
+
+
+def _extras(body: dict[str, Any]) -> dict[str, Any]:
+    """Sampling settings beyond the basics: OpenAI's penalties and bias, vLLM's extras."""
+    out: dict[str, Any] = {}
+    for name in ("presence_penalty", "frequency_penalty", "repetition_penalty", "min_p"):
+        if body.get(name) is not None:
+            out[name] = float(body[name])
+    for name in ("top_k", "min_tokens"):
+        if body.get(name) is not None:
+            out[name] = int(body[name])
+    if body.get("logit_bias"):
+        out["logit_bias"] = tuple(sorted((int(k), float(v)) for k, v in body["logit_bias"].items()))
     return out
 
 
@@ -140,13 +199,16 @@ def plan(
     default_max_tokens: int,
 ) -> tuple[list[GenerationRequest], list[int]]:
     """Engine requests for one API request, and for each the index of its prompt."""
+    check_features(host, body)
     if endpoint == COMPLETIONS:
         raw = body["prompt"]
         prompts = [raw] if isinstance(raw, str) else list(raw)
     elif endpoint == CHAT:
-        prompts = [host.render_chat(chat_messages(body))]
+        prompts = [host.render_chat(chat_messages(body), _tool_defs(body))]
     else:
-        prompts = [host.render_chat(body["_messages"])]
+        prompts = [host.render_chat(body["_messages"], _tool_defs(body))]
+    constraint = structured.constraint(body)
+    extras = _extras(body)
     n = int(body.get("n") or 1)
     explicit = _max_tokens(endpoint, body, -1)
     seed = body.get("seed")
@@ -171,6 +233,8 @@ def plan(
                 seed=None if seed is None else int(seed) + j,
                 stop=_stop(body),
                 ignore_eos=bool(body.get("ignore_eos", False)),
+                structured=constraint,
+                **extras,
             )
             index = p_index * n + j
             requests.append(

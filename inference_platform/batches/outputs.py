@@ -56,6 +56,7 @@ def success_body(
                 choices=pairs,
                 usage=usage,
                 service_tier=SERVICE_TIER,
+                body=body,  # a forced tool call becomes tool_calls
             )
         )
     if endpoint == COMPLETIONS:

@@ -19,29 +19,24 @@ OFF: tuple[Any, ...] = (None, False, 0, 0.0, [], {}, "auto", "none", {"type": "t
 Accepted = tuple[Any, ...] | Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
 _CHAT_LIKE = (CHAT, COMPLETIONS)
-_ALL = (CHAT, COMPLETIONS, RESPONSES)
 
 # field, the endpoints that refuse it, the values accepted because they mean "off".
 REFUSED: tuple[tuple[str, tuple[str, ...], Accepted], ...] = (
     ("logprobs", _CHAT_LIKE, OFF),
     ("top_logprobs", _CHAT_LIKE, OFF),
     ("top_logprobs", (RESPONSES,), (None, 0)),
-    ("presence_penalty", _CHAT_LIKE, OFF),
-    ("frequency_penalty", _CHAT_LIKE, OFF),
-    ("logit_bias", _CHAT_LIKE, OFF),
-    ("response_format", _CHAT_LIKE, OFF),
-    ("tools", _CHAT_LIKE, OFF),
-    ("tools", (RESPONSES,), (None, [])),
-    ("tool_choice", _CHAT_LIKE, OFF),
-    ("tool_choice", (RESPONSES,), (None, "auto", "none")),
-    ("parallel_tool_calls", _ALL, (None, True, False)),
+    # Structured outputs, tools and penalties are implemented for Chat Completions (and
+    # penalties for Completions); Completions has no such fields at OpenAI.
+    ("response_format", (COMPLETIONS,), OFF),
+    ("tools", (COMPLETIONS,), OFF),
+    ("tool_choice", (COMPLETIONS,), OFF),
+    ("parallel_tool_calls", (COMPLETIONS,), (None, True, False)),
     ("reasoning_effort", (CHAT,), (None,)),
     ("suffix", (COMPLETIONS,), (None, "")),
     # Several samples per choice, keeping the best: only the trivial case.
     ("best_of", (COMPLETIONS,), lambda body: (None, 1, body.get("n", 1))),
     ("truncation", (RESPONSES,), (None, "disabled", "auto")),
     ("include", (RESPONSES,), (None, [])),
-    ("text", (RESPONSES,), (None, {}, {"format": {"type": "text"}})),
     ("reasoning", (RESPONSES,), (None, {}, {"effort": None}, {"effort": None, "summary": None})),
     ("max_tool_calls", (RESPONSES,), (None,)),
     ("conversation", (RESPONSES,), (None,)),

@@ -45,11 +45,32 @@ def context_length_error(
     )
 
 
+class UnsupportedByEngine(EngineError):
+    """A request field the serving engine cannot honour: a 400 naming the field and engine,
+    never a field silently ignored."""
+
+    status_code = 400
+    code = "unsupported_parameter"
+
+
 class EngineAborted(EngineError):
     """The request was aborted (cancelled) while generating."""
 
     status_code = 499
     code = "cancelled"
+
+
+@dataclass(frozen=True)
+class StructuredOutput:
+    """A constraint on the generated text; exactly one field is set.
+
+    ``json`` is a JSON schema as JSON text (hashable, and what every backend accepts).
+    """
+
+    json: str | None = None
+    json_object: bool = False
+    regex: str | None = None
+    choice: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +84,15 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     # Ignore EOS: benchmarks and load tests want exactly ``max_tokens`` tokens.
     ignore_eos: bool = False
+    structured: StructuredOutput | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    min_tokens: int = 0
+    # Token id -> bias added to its logit, as pairs (frozen and hashable).
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +130,8 @@ class Engine(abc.ABC):
     kind: str = "base"
     #: True when the output is not produced by a real model (load tests only).
     simulated: bool = False
+    #: Request features beyond plain sampling that this engine honours (see ``features``).
+    features: frozenset[str] = frozenset()
 
     def __init__(self, model_name: str, path: str | None, engine_args: dict[str, Any]) -> None:
         self.model_name = model_name
@@ -115,9 +147,12 @@ class Engine(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> str:
         """Turn OpenAI-style ``[{role, content}]`` messages (content already plain text) into a
-        prompt string, using the model's chat template."""
+        prompt string, using the model's chat template; ``tools`` are function definitions
+        for templates that present them to the model."""
 
     @abc.abstractmethod
     def count_tokens(self, text: str) -> int:

@@ -61,9 +61,11 @@ class EngineHost:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     # -- tokenizer helpers (fast tokenizers are not safe to share across threads) --------
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> str:
         with self._tokenizer_lock:
-            return self.engine.render_chat(messages)
+            return self.engine.render_chat(messages, tools)
 
     def count_tokens(self, text: str) -> int:
         with self._tokenizer_lock:

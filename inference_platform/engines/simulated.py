@@ -155,7 +155,9 @@ class SimulatedEngine(Engine):
     def max_model_len(self) -> int:
         return self._max_len
 
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> str:
         lines = [f"{m.get('role', 'user')}: {m.get('content') or ''}" for m in messages]
         return "\n".join([*lines, "assistant:"])
 

@@ -61,12 +61,16 @@ class ModelTokenizer:
         with self._lock:
             return str(self.raw.decode(ids, skip_special_tokens=True))
 
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        """The model's chat template applied to ``messages``, ending with the assistant turn."""
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> str:
+        """The model's chat template applied to ``messages``, ending with the assistant turn;
+        ``tools`` (function definitions) go to templates that present them."""
+        extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
         try:
             with self._lock:
                 rendered = self.raw.apply_chat_template(
-                    list(messages), tokenize=False, add_generation_prompt=True
+                    list(messages), tokenize=False, add_generation_prompt=True, **extra
                 )
         except Exception as exc:  # jinja errors, missing template, raise_exception(...)
             raise EngineError(f"cannot apply the chat template: {exc}", param="messages") from exc

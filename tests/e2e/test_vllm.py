@@ -6,11 +6,13 @@ One vLLM worker serves every tier of the module; the kill test restarts it and r
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import openai
+import pydantic
 import pytest
 from sqlalchemy import func, select
 
@@ -124,6 +126,170 @@ def test_a_500_line_batch_answers_every_custom_id_once(vllm_stack: VllmStack) ->
     out = lines_of(client, done.output_file_id)
     assert Counter(x["custom_id"] for x in out) == Counter(f"q{i}" for i in range(n))
     assert all(x["response"]["status_code"] == 200 for x in out)
+
+
+# -- structured outputs and forced tool calls (vLLM's structured outputs) -------------------
+
+
+class City(pydantic.BaseModel):
+    # Bounded, so a random-weight model always closes its strings within the budget; plain
+    # letters, because xgrammar lets raw control characters into JSON strings and a random
+    # model writes them.
+    name: str = pydantic.Field(pattern="^[a-z ]{1,12}$")
+    rank: int
+
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "pattern": "^[a-z ]{1,12}$"},
+                "unit": {"enum": ["c", "f"]},
+            },
+            "required": ["city", "unit"],
+            "additionalProperties": False,
+        },
+    },
+}
+NAMED = {"type": "function", "function": {"name": "get_weather"}}
+
+
+class WeatherArgs(pydantic.BaseModel):
+    """What the function's schema allows, for validating the arguments of its calls."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    city: str = pydantic.Field(pattern="^[a-z ]{1,12}$")
+    unit: Literal["c", "f"]
+
+
+def _weather_args(text: str) -> WeatherArgs:
+    return WeatherArgs.model_validate_json(text)
+
+
+def test_json_schema_parses_with_a_pydantic_model(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    done = client.chat.completions.parse(
+        model=VLLM_MODEL, messages=USER, max_tokens=120, response_format=City, seed=1
+    )
+    parsed = done.choices[0].message.parsed
+    assert isinstance(parsed, City) and len(parsed.name) <= 12
+    loose = chat(client, max_tokens=120, seed=2, response_format={"type": "json_object"})
+    text = loose.choices[0].message.content or ""
+    # Any JSON object: a random-weight model may write one string until the token limit.
+    assert text.startswith("{")
+    if loose.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(text), dict)
+
+
+def test_forced_tool_call_streamed_and_not_then_a_second_turn(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    done = chat(client, max_tokens=120, tools=[WEATHER], tool_choice=NAMED, seed=3)
+    choice = done.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.function.name == "get_weather" and call.id.startswith("call_")
+    _weather_args(call.function.arguments)
+
+    stream = chat(client, max_tokens=120, tools=[WEATHER], tool_choice=NAMED, stream=True)
+    ids, args, finish = set(), "", None
+    for chunk in stream:
+        for delta_call in chunk.choices[0].delta.tool_calls or [] if chunk.choices else []:
+            ids.add(delta_call.id) if delta_call.id else None
+            args += delta_call.function.arguments or ""
+        if chunk.choices and chunk.choices[0].finish_reason:
+            finish = chunk.choices[0].finish_reason
+    assert len(ids) == 1 and finish == "tool_calls"
+    _weather_args(args)
+
+    history = [
+        *USER,
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"temp": 12}'},
+    ]
+    # One call (a random-weight model left free to add calls would add them to the limit).
+    again = chat(
+        client,
+        messages=history,
+        max_tokens=120,
+        tools=[WEATHER],
+        tool_choice="required",
+        parallel_tool_calls=False,
+    )
+    calls = again.choices[0].message.tool_calls
+    assert calls and len(calls) == 1, again.choices[0]
+    assert calls[0].function.name == "get_weather" and calls[0].id != call.id
+    _weather_args(calls[0].function.arguments)
+    answer = chat(client, messages=history, max_tokens=8, tools=[WEATHER], tool_choice="none")
+    assert answer.choices[0].message.content is not None
+
+
+def test_auto_tool_choice_is_refused_clearly(vllm_stack: VllmStack) -> None:
+    with pytest.raises(openai.BadRequestError) as err:
+        chat(vllm_stack.client(), tools=[WEATHER])
+    assert err.value.param == "tool_choice" and "auto" in str(err.value)
+
+
+def test_penalties_and_vllm_extras(vllm_stack: VllmStack) -> None:
+    done = chat(
+        vllm_stack.client(),
+        max_tokens=8,
+        presence_penalty=1.0,
+        frequency_penalty=0.5,
+        logit_bias={"5": -100},
+        extra_body={"top_k": 5, "min_tokens": 8, "repetition_penalty": 1.2},
+    )
+    assert done.usage is not None and done.usage.completion_tokens == 8
+
+
+def test_tool_and_schema_lines_in_a_batch_and_a_flex_background_response(
+    vllm_stack: VllmStack,
+) -> None:
+    client = vllm_stack.client()
+    schema = {"name": "city", "schema": City.model_json_schema(), "strict": True}
+    lines = [
+        chat_line("tool", model=VLLM_MODEL, max_tokens=120, tools=[WEATHER], tool_choice=NAMED),
+        chat_line(
+            "json",
+            model=VLLM_MODEL,
+            max_tokens=120,
+            response_format={"type": "json_schema", "json_schema": schema},
+        ),
+    ]
+    done = batch_finished(client, submit(client, lines).id, timeout=180)
+    out = {x["custom_id"]: x["response"]["body"] for x in lines_of(client, done.output_file_id)}
+    (call,) = out["tool"]["choices"][0]["message"]["tool_calls"]
+    _weather_args(call["function"]["arguments"])
+    City.model_validate_json(out["json"]["choices"][0]["message"]["content"])
+
+    bg = client.responses.create(
+        model=VLLM_MODEL,
+        input="Name a city.",
+        max_output_tokens=120,
+        background=True,
+        service_tier="flex",
+        text={"format": {"type": "json_schema", **schema}},
+    )
+    final = wait_for_response(client, bg.id)
+    assert final.status == "completed"
+    City.model_validate_json(final.output_text)
+    assert final.text.format.type == "json_schema"
+    parsed = client.responses.parse(
+        model=VLLM_MODEL, input="Name a city.", max_output_tokens=120, text_format=City
+    )
+    assert isinstance(parsed.output_parsed, City)
+
+
+def wait_for_response(client: openai.OpenAI, response_id: str, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = client.responses.retrieve(response_id)
+        if got.status not in ("queued", "in_progress") or time.monotonic() > deadline:
+            return got
+        time.sleep(0.5)
 
 
 def test_kill_9_mid_batch_loses_and_doubles_nothing_and_leaves_no_engine(

@@ -8,6 +8,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate
 
+from inference_platform import structured
 from inference_platform.endpoints.protocol import (
     SYSTEM_FINGERPRINT,
     CompletionUsage,
@@ -19,31 +20,55 @@ from inference_platform.endpoints.protocol import (
     token_limit,
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
+from inference_platform.endpoints.tooling import PenaltyFields, ResponseFormatField, ToolFields
 from inference_platform.events import Usage
 from inference_platform.generation import CHAT
 
-ROLES = ("developer", "system", "user", "assistant")
-# Roles of tool calling, which this server does not implement (yet): a clear 400, never a
-# request the chat template refuses later.
-TOOL_ROLES = ("tool", "function")
+ROLES = ("developer", "system", "user", "assistant", "tool")
+# The deprecated function-calling role: a clear 400, never a request the template refuses.
+LEGACY_ROLES = ("function",)
+
+
+def _check_tool_calls(calls: Any) -> None:
+    """An assistant turn's earlier ``tool_calls``, as the client got them from us."""
+    if not isinstance(calls, list):
+        raise ValidationError({"tool_calls": ["must be a list of tool calls."]})
+    for call in calls:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if (
+            not isinstance(fn, dict)
+            or not isinstance(fn.get("name"), str)
+            or not isinstance(fn.get("arguments"), str)
+            or not isinstance(call.get("id"), str)
+        ):
+            raise ValidationError(
+                {"tool_calls": ["each needs `id` and `function` with `name` and `arguments`."]}
+            )
 
 
 class MessageField(fields.Field[dict[str, Any]]):
-    """One chat message: ``{role, content}`` with text content (a string or text parts)."""
+    """One chat message: ``{role, content}`` with text content (a string or text parts); an
+    assistant turn may carry ``tool_calls``, and a ``tool`` turn answers one by id."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if not isinstance(value, dict):
             raise ValidationError("each message must be an object with `role` and `content`.")
         role = value.get("role")
-        if role in TOOL_ROLES:
+        if role in LEGACY_ROLES:
             raise ValidationError(
-                {"role": [f"`{role}` messages are not supported: this server has no tool calling."]}
+                {"role": [f"`{role}` messages are not supported; use `tool` messages."]}
             )
         if role not in ROLES:
             raise ValidationError(
                 {"role": [f"`role` must be one of {', '.join(ROLES)}; got {role!r}."]}
             )
         content = value.get("content")
+        if value.get("tool_calls") is not None:
+            if role != "assistant":
+                raise ValidationError({"tool_calls": ["only assistant messages carry calls."]})
+            _check_tool_calls(value["tool_calls"])
+        if role == "tool" and not isinstance(value.get("tool_call_id"), str):
+            raise ValidationError({"tool_call_id": ["a tool message needs `tool_call_id`."]})
         if content is None and role != "assistant":
             raise ValidationError(f"a {role} message needs `content`.")
         if isinstance(content, list):
@@ -59,7 +84,9 @@ class MessageField(fields.Field[dict[str, Any]]):
         return value
 
 
-class ChatCompletionCreateRequestSchema(SamplingFields, RefusesUnsupported):
+class ChatCompletionCreateRequestSchema(
+    SamplingFields, PenaltyFields, ToolFields, RefusesUnsupported
+):
     endpoint = CHAT
 
     messages = fields.List(
@@ -78,6 +105,10 @@ class ChatCompletionCreateRequestSchema(SamplingFields, RefusesUnsupported):
         metadata=described("How many choices to generate."),
     )
     stop = Stop(allow_none=True, metadata=described("Up to 4 strings that end generation."))
+    response_format = ResponseFormatField(
+        allow_none=True,
+        metadata=described("`text`, `json_object` or `json_schema` (vllm engine)."),
+    )
 
 
 # -- objects -------------------------------------------------------------------------------
@@ -85,9 +116,10 @@ class ChatCompletionCreateRequestSchema(SamplingFields, RefusesUnsupported):
 
 class ChatCompletionMessage(TypedDict):
     role: Literal["assistant"]
-    content: str
+    content: str | None
     refusal: None
     annotations: list[Any]
+    tool_calls: NotRequired[list[dict[str, Any]]]
 
 
 class Choice(TypedDict):
@@ -110,7 +142,7 @@ class ChatCompletion(TypedDict):
 
 class ChunkChoice(TypedDict):
     index: int
-    delta: dict[str, str]
+    delta: dict[str, Any]
     logprobs: None
     finish_reason: str | None
 
@@ -135,35 +167,55 @@ def chat_completion(
     choices: Sequence[tuple[str, str | None]],
     usage: Usage,
     service_tier: str,
+    body: Mapping[str, Any] | None = None,
 ) -> ChatCompletion:
-    """A ``chat.completion``; ``choices`` are ``(text, finish_reason)`` in index order."""
+    """A ``chat.completion``; ``choices`` are ``(text, finish_reason)`` in index order.
+
+    ``body`` is the request: when it forced a tool call, the generated text becomes the
+    message's ``tool_calls``.
+    """
     return {
         "id": id,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [
-            {
-                "index": i,
-                "message": {
-                    "role": "assistant",
-                    "content": text,
-                    "refusal": None,
-                    "annotations": [],
-                },
-                "logprobs": None,
-                "finish_reason": finish or "stop",
-            }
-            for i, (text, finish) in enumerate(choices)
-        ],
+        "choices": [_choice(i, text, finish, id, body) for i, (text, finish) in enumerate(choices)],
         "usage": completion_usage(usage),
         "service_tier": service_tier,
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
 
 
+def _choice(
+    index: int, text: str, finish: str | None, id: str, body: Mapping[str, Any] | None
+) -> Choice:
+    message: ChatCompletionMessage = {
+        "role": "assistant",
+        "content": text,
+        "refusal": None,
+        "annotations": [],
+    }
+    calls = structured.parse_calls(body, text, id, index) if body is not None else None
+    if calls is not None:
+        message["content"] = None
+        message["tool_calls"] = [tool_call(c) for c in calls]
+        if finish in (None, "stop"):
+            finish = "tool_calls"
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish or "stop"}
+
+
+def tool_call(call: structured.ToolCall, index: int | None = None) -> dict[str, Any]:
+    """A message's tool call; with ``index``, the whole call as one stream delta entry."""
+    out: dict[str, Any] = {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+    return out if index is None else {"index": index, **out}
+
+
 def chunk_choice(
-    index: int, delta: dict[str, str], finish_reason: str | None = None
+    index: int, delta: dict[str, Any], finish_reason: str | None = None
 ) -> ChunkChoice:
     return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from inference_platform import ids, realtime
+from inference_platform import ids, realtime, structured
 from inference_platform.endpoints import serving
 from inference_platform.endpoints.chat_completions.protocol import (
     ChatCompletion,
@@ -15,6 +15,7 @@ from inference_platform.endpoints.chat_completions.protocol import (
     chat_completion_chunk,
     choice_count,
     chunk_choice,
+    tool_call,
 )
 from inference_platform.endpoints.protocol import Streamed, include_usage
 from inference_platform.events import ChoiceEnd, End, Event, TextDelta, Usage
@@ -35,6 +36,7 @@ def _build(job: realtime.Submitted, result: realtime.Collected) -> ChatCompletio
         choices=list(zip(result.texts, result.finish, strict=True)),
         usage=result.usage,
         service_tier=job.service_tier,
+        body=job.body,
     )
 
 
@@ -54,13 +56,63 @@ def _chunks(job: realtime.Submitted, events: Iterator[Event]) -> Iterator[ChatCo
 
     roles = {"role": "assistant", "content": ""}
     yield chunk([chunk_choice(i, roles) for i in range(choice_count(job.body))])
+    calls = _ToolCallDeltas(job) if structured.tool_mode(job.body) else None
     for event in events:
         if isinstance(event, TextDelta):
-            yield chunk([chunk_choice(event.index, {"content": event.text})])
+            delta = calls.text(event) if calls else {"content": event.text}
+            if delta:
+                yield chunk([chunk_choice(event.index, delta)])
         elif isinstance(event, ChoiceEnd):
-            yield chunk([chunk_choice(event.index, {}, event.finish_reason)])
+            finish = event.finish_reason
+            if calls:
+                delta, finish = calls.end(event)
+                if delta:
+                    yield chunk([chunk_choice(event.index, delta)])
+            yield chunk([chunk_choice(event.index, {}, finish)])
         elif isinstance(event, End) and usage_wanted:
             yield chunk([], event.usage)
+
+
+class _ToolCallDeltas:
+    """Stream deltas of a forced tool call.
+
+    A named function's text IS its arguments: it streams as argument deltas, the first one
+    with the call's id and name. ``required`` generates a list of calls, which is only known
+    whole: those calls go out in one delta when the choice ends.
+    """
+
+    def __init__(self, job: realtime.Submitted) -> None:
+        self.job = job
+        self.name = structured.streams_arguments(job.body)
+        self.texts: dict[int, str] = {}
+
+    def text(self, event: TextDelta) -> dict[str, Any] | None:
+        seen = self.texts.get(event.index)
+        self.texts[event.index] = (seen or "") + event.text
+        if self.name is None:
+            return None
+        entry: dict[str, Any] = {"index": 0, "function": {"arguments": event.text}}
+        if seen is None:
+            call_id = structured.call_id(self.job.id, event.index, 0)
+            entry = {
+                "index": 0,
+                "id": call_id,
+                "type": "function",
+                "function": {"name": self.name, "arguments": event.text},
+            }
+        return {"tool_calls": [entry]}
+
+    def end(self, event: ChoiceEnd) -> tuple[dict[str, Any] | None, str]:
+        text = self.texts.get(event.index, "")
+        finish = event.finish_reason
+        calls = structured.parse_calls(self.job.body, text, self.job.id, event.index)
+        if calls is not None and finish == "stop":
+            finish = "tool_calls"
+        if self.name is not None:
+            return None, finish  # the arguments already went out
+        if calls is None:
+            return ({"content": text} if text else None), finish
+        return {"tool_calls": [tool_call(c, k) for k, c in enumerate(calls)]}, finish
 
 
 FAMILY = serving.Family(CHAT, ids.CHAT, choice_count, _build, _chunks)

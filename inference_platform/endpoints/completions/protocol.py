@@ -20,6 +20,7 @@ from inference_platform.endpoints.protocol import (
     token_limit,
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
+from inference_platform.endpoints.tooling import PenaltyFields
 from inference_platform.events import Usage
 from inference_platform.generation import COMPLETIONS
 
@@ -39,7 +40,7 @@ class PromptField(fields.Field[str | list[str]]):
         raise ValidationError("must be a string or a non-empty list of strings.")
 
 
-class CompletionCreateRequestSchema(SamplingFields, RefusesUnsupported):
+class CompletionCreateRequestSchema(SamplingFields, PenaltyFields, RefusesUnsupported):
     endpoint = COMPLETIONS
 
     prompt = PromptField(

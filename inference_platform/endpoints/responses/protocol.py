@@ -16,6 +16,7 @@ from inference_platform.endpoints.protocol import (
     token_limit,
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
+from inference_platform.endpoints.tooling import TextSchema
 from inference_platform.generation import RESPONSES
 from inference_platform.tiers import reported_tier
 
@@ -105,6 +106,11 @@ class ResponseCreateRequestSchema(SamplingFields, RefusesUnsupported):
         allow_none=True,
         validate=validate.Length(min=1),
         metadata=described("Continue the conversation of this stored response."),
+    )
+    text = fields.Nested(
+        TextSchema,
+        allow_none=True,
+        metadata=described("Output format: `json_schema` or `json_object` (vllm engine)."),
     )
 
 
@@ -216,7 +222,7 @@ def response(
         "service_tier": reported_tier(body.get("service_tier")),
         "store": body.get("store") is not False,
         "temperature": 1.0 if temperature is None else temperature,
-        "text": {"format": {"type": "text"}},
+        "text": {"format": (body.get("text") or {}).get("format") or {"type": "text"}},
         "tool_choice": "auto",
         "tools": [],
         "top_logprobs": 0,
