@@ -434,7 +434,7 @@ def test_vllm_engine_maps_outputs_and_aborts(model_path: Path) -> None:
         fake = _FakeAsyncLLM()
         engine._llm, engine._use_priority = fake, True
         engine._tokenizer = AutoTokenizer.from_pretrained(model_path)
-        engine._sampling_params = lambda params: params  # type: ignore[method-assign]
+        engine._sampling_params = lambda params, stream=True: params  # type: ignore[method-assign]
         request = GenerationRequest("r", "Hi", SamplingParams(max_tokens=3), priority=1)
         text, deltas = await collect(engine, request)
         assert text == "Hello world"
