@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from api.context import platform
-from inference_platform.endpoints.protocol import check_json
+from inference_platform.endpoints.protocol import MAX_TOKENS_LIMIT, check_json
 from inference_platform.limits import quotas
 from inference_platform.limits.buckets import Buckets, Decision
 from inference_platform.limits.config import ANY_MODEL, LimitBook
@@ -65,7 +65,8 @@ def estimate_tokens(body: dict[str, Any], default_max_tokens: int) -> int:
     output = default_max_tokens
     for key in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         value = body.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        # Past the schema's bound the view answers 400 naming the field; not ours to refuse.
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_TOKENS_LIMIT:
             output = value
             break
     return prompt + output

@@ -148,12 +148,20 @@ CASES: tuple[Case, ...] = (
     Case("nul list cursor", "GET", "/v1/batches?after=%00", None, 400, "after"),
     # Input the schemas used to pass on to the engine.
     Case(
-        "tool role",
+        "function role",
         "POST",
         "/v1/chat/completions",
-        {"model": SIM, "messages": [{"role": "tool", "content": "x", "tool_call_id": "c"}]},
+        {"model": SIM, "messages": [{"role": "function", "content": "x", "name": "f"}]},
         400,
         "messages[0].role",
+    ),
+    Case(
+        "tool message without its call id",
+        "POST",
+        "/v1/chat/completions",
+        {"model": SIM, "messages": [{"role": "tool", "content": "x"}]},
+        400,
+        "messages[0].tool_call_id",
     ),
     Case(
         "function role",

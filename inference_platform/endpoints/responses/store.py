@@ -69,6 +69,11 @@ def current_object(platform: Platform, row: Request) -> dict[str, Any]:
     on its way to the row but is already in the channel's terminal event."""
     if row.result is None and row.status in jobs.STOPPED:
         end = follow.terminal(platform, row.id)
+        if end is None:
+            # Stopped an instant ago and not sealed yet by whoever stopped it: seal it now
+            # (idempotent), so the reader gets the output kept so far, not an empty object.
+            jobs.seal(platform, row.id)
+            end = follow.terminal(platform, row.id)
         kept = follow.final_object(end) if end else None
         if kept is not None:
             return kept
