@@ -33,6 +33,7 @@ class Slice:
     requests: int
     input_tokens: int
     output_tokens: int
+    api_key_id: str | None = None  # the key the requests were made with
 
     @property
     def batch(self) -> bool:
@@ -77,12 +78,12 @@ def price(catalog: Catalog, s: Slice, *, tier: str | None = None) -> Price | Non
 _SLICES = """
     SELECT floor((extract(epoch FROM u.created_at) - :start) / :width) AS bucket,
            u.model, u.tier, b.completion_window, count(*), sum(u.input_tokens),
-           sum(u.output_tokens)
+           sum(u.output_tokens), u.api_key_id
     FROM usage_records u LEFT JOIN batches b ON b.id = u.batch_id
     WHERE u.created_at >= to_timestamp(:start) AND u.created_at < to_timestamp(:end)
       {where}
-    GROUP BY 1, 2, 3, 4
-    ORDER BY 1, 2, 3, 4
+    GROUP BY 1, 2, 3, 4, 8
+    ORDER BY 1, 2, 3, 4, 8
 """
 
 
@@ -95,6 +96,7 @@ def slices(
     owner: str | None = None,
     models: list[str] | None = None,
     batch: bool | None = None,
+    api_key_ids: list[str] | None = None,
 ) -> list[Slice]:
     """Usage from ``start`` (inclusive) to ``end`` (exclusive), Unix seconds, in buckets of
     ``width`` seconds from ``start``; one tenant's (``owner``) or everyone's."""
@@ -106,6 +108,9 @@ def slices(
     if models:
         where.append("AND u.model = ANY(:models)")
         params["models"] = models
+    if api_key_ids:
+        where.append("AND u.api_key_id = ANY(:keys)")
+        params["keys"] = api_key_ids
     if batch is not None:
         where.append("AND u.tier " + ("=" if batch else "<>") + " :batch_tier")
         params["batch_tier"] = BATCH
@@ -113,7 +118,8 @@ def slices(
     with db.session() as s:
         rows = s.execute(sql, params).all()
     return [
-        Slice(int(b), m, t, w, int(n), int(i or 0), int(o or 0)) for b, m, t, w, n, i, o in rows
+        Slice(int(b), m, t, w, int(n), int(i or 0), int(o or 0), k)
+        for b, m, t, w, n, i, o, k in rows
     ]
 
 

@@ -7,6 +7,7 @@ import hmac
 import secrets
 import threading
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -69,6 +70,11 @@ def _info(row: ApiKey) -> KeyInfo:
     return KeyInfo(row.id, row.tenant, row.name, row.hint, row.created_at, row.revoked_at)
 
 
+# The API key of the request being served (set by the API once it has checked the key), so
+# the rows a request creates record which key made them without every layer passing it on.
+REQUEST_KEY: ContextVar[str | None] = ContextVar("request_api_key_id", default=None)
+
+
 class KeyVerifier:
     """Resolves a presented key to its tenant.
 
@@ -79,28 +85,33 @@ class KeyVerifier:
     def __init__(self, db: Database, ttl: float = KEY_CACHE_SECONDS) -> None:
         self._db = db
         self._ttl = ttl
-        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._cache: dict[str, tuple[float, tuple[str, str] | None]] = {}
         self._lock = threading.Lock()
 
     def tenant_for(self, presented: str) -> str | None:
+        found = self.identify(presented)
+        return None if found is None else found[0]
+
+    def identify(self, presented: str) -> tuple[str, str] | None:
+        """``(tenant, key id)`` of a valid key, else None."""
         digest = hash_key(presented)
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        tenant = self._lookup(digest)
+        found = self._lookup(digest)
         with self._lock:
             if len(self._cache) > 10000:
                 self._cache.clear()
-            self._cache[digest] = (now + self._ttl, tenant)
-        return tenant
+            self._cache[digest] = (now + self._ttl, found)
+        return found
 
-    def _lookup(self, digest: str) -> str | None:
+    def _lookup(self, digest: str) -> tuple[str, str] | None:
         with self._db.session() as s:
             row = s.scalars(
                 select(ApiKey).where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
             ).first()
             if row is None or not hmac.compare_digest(row.key_hash, digest):
                 return None
-            return row.tenant
+            return row.tenant, row.id

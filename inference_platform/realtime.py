@@ -25,6 +25,7 @@ from inference_platform.events import (
     Usage,
 )
 from inference_platform.ids import new_id
+from inference_platform.keys import REQUEST_KEY
 from inference_platform.platform import Platform
 from inference_platform.tiers import REALTIME
 
@@ -74,6 +75,7 @@ def submit(
         "endpoint": endpoint,
         "model": spec.name,
         "owner": owner,
+        "api_key_id": REQUEST_KEY.get(),
         "tier": tier,
         "body": body,
         "stream": bool(body.get("stream")),

@@ -21,10 +21,12 @@ def usage_row(
     input_tokens: int,
     output_tokens: int,
     batch_id: str | None = None,
+    api_key_id: str | None = None,
 ) -> dict[str, Any]:
     return {
         "request_id": request_id,
         "owner": owner,
+        "api_key_id": api_key_id,
         "model": model,
         "tier": tier,
         "endpoint": endpoint,

@@ -46,6 +46,7 @@ _COPY_COLUMNS = (
     "batch_id",
     "custom_id",
     "line_no",
+    "api_key_id",
 )
 
 
@@ -164,12 +165,14 @@ class RowCopier:
         # Columns that are the same on every line of the batch, around id/model/body.
         self._owner = f"{_copy_text(batch.owner)}\tbatch\t{batch.endpoint}"
         self._middle = f"2\t{deadline}\t0\tf\tf\tt\t{batch.id}"
+        # Lines bill to the key that created their batch.
+        self._key = _copy_text(batch.api_key_id) if batch.api_key_id else "\\N"
 
     def add(self, line_no: int, line: GoodLine) -> None:
         self._buf.write(
             f"{ids.new_id(ids.BATCH_REQUEST)}\t{self._owner}\t{_copy_text(line.model)}\t"
             f"{QUEUED}\t{_copy_text(line.body)}\t{self._middle}\t{_copy_text(line.custom_id)}"
-            f"\t{line_no}\n"
+            f"\t{line_no}\t{self._key}\n"
         )
         self.count += 1
         self._pending += 1

@@ -57,6 +57,8 @@ class Request(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The API key the request was made with (usage reports group by it).
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
     tier: Mapped[str] = mapped_column(String(16), nullable=False)
     endpoint: Mapped[str] = mapped_column(String(40), nullable=False)
     model: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -117,6 +119,7 @@ class UsageRecord(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
     model: Mapped[str] = mapped_column(String(200), nullable=False)
     tier: Mapped[str] = mapped_column(String(16), nullable=False)
     endpoint: Mapped[str] = mapped_column(String(40), nullable=False)
@@ -166,6 +169,7 @@ class Batch(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    api_key_id: Mapped[str | None] = mapped_column(String(40))
     endpoint: Mapped[str] = mapped_column(String(40), nullable=False)
     input_file_id: Mapped[str] = mapped_column(String(64), nullable=False)
     completion_window: Mapped[str] = mapped_column(String(16), nullable=False)

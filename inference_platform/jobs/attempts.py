@@ -258,6 +258,7 @@ class LiveAttempt(Attempt):
             body=payload["body"],
             attempt=1,
             created_at=_enqueued(payload),
+            api_key_id=payload.get("api_key_id"),
         )
         return cls(work, stream=bool(payload.get("stream", True)), worker=worker, queue=queue)
 
@@ -307,6 +308,7 @@ class LiveAttempt(Attempt):
             endpoint=work.endpoint,
             input_tokens=self.result.prompt_tokens,
             output_tokens=self.result.completion_tokens,
+            api_key_id=work.api_key_id,
         )
 
 

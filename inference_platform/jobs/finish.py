@@ -127,6 +127,7 @@ def _kept_output(row: Request, state: Progress) -> _Kept:
             endpoint=row.endpoint,
             input_tokens=outcome.prompt_tokens,
             output_tokens=outcome.output_tokens,
+            api_key_id=row.api_key_id,
         )
     result = results.build(row, outcome)
     terminal: Terminal

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from inference_platform import usage
 from inference_platform.batches import rows
 from inference_platform.db.models import Request
+from inference_platform.keys import REQUEST_KEY
 from inference_platform.platform import Platform
 from inference_platform.webhooks import outbox as webhooks
 
@@ -47,6 +48,7 @@ class Claimed:
     attempt: int
     created_at: datetime
     batch_id: str | None = None
+    api_key_id: str | None = None
 
     @property
     def is_line(self) -> bool:
@@ -87,6 +89,7 @@ def insert(
     row = Request(
         id=id,
         owner=owner,
+        api_key_id=REQUEST_KEY.get(),
         tier=tier,
         endpoint=endpoint,
         model=model,
@@ -133,7 +136,7 @@ _CLAIM = text(
         started_at = coalesce(r.started_at, now())
     FROM picked WHERE r.id = picked.id
     RETURNING r.id, r.tier, r.model, r.endpoint, r.owner, r.body, r.attempt, r.created_at,
-              r.batch_id
+              r.batch_id, r.api_key_id
     """
 )
 
@@ -225,6 +228,7 @@ def record(session: Session, done: Sequence[Finished]) -> set[str]:
                 input_tokens=f.bill[0],
                 output_tokens=f.bill[1],
                 batch_id=f.work.batch_id,
+                api_key_id=f.work.api_key_id,
             )
             for f in done
             if f.work.id in written and f.bill is not None

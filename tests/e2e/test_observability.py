@@ -66,7 +66,7 @@ def tenant_traffic(stack: Stack, db: Database) -> dict[str, Any]:
     hour = submit(client, [chat_line(f"h-{i}") for i in range(2)], window="1h")
     for batch in (day, hour):
         assert batch_finished(client, batch.id).status == "completed"
-    return {"key": key, "tenant": tenant, "client": client, "start": start}
+    return {"key": key, "key_id": info.id, "tenant": tenant, "client": client, "start": start}
 
 
 def test_usage_completions_per_tier_through_the_sdk(
@@ -94,6 +94,37 @@ def test_usage_completions_per_tier_through_the_sdk(
     )
     (result,) = [r for b in batch_only.data for r in b.results]
     assert result.batch is True and result.num_model_requests == 5
+
+
+def test_usage_by_api_key_through_the_sdk(
+    stack: Stack, db: Database, tenant_traffic: dict[str, Any]
+) -> None:
+    second, info = create_key(db, tenant=tenant_traffic["tenant"], name="second key")
+    other = openai.OpenAI(base_url=stack.base_url, api_key=second, max_retries=0, timeout=60)
+    messages: Any = [{"role": "user", "content": "once"}]
+    other.chat.completions.create(model=SIM, messages=messages, max_tokens=4)
+    admin = openai.OpenAI(
+        base_url=stack.base_url, api_key="unused", admin_api_key=tenant_traffic["key"]
+    )
+
+    def by_key() -> dict[Any, int]:
+        page = admin.admin.organization.usage.completions(
+            start_time=tenant_traffic["start"], bucket_width="1d", group_by=["api_key_id"]
+        )
+        counts: dict[Any, int] = {}
+        for r in (r for b in page.data for r in b.results):
+            counts[r.api_key_id] = counts.get(r.api_key_id, 0) + r.num_model_requests
+        return counts
+
+    # The first key made 2 realtime, 1 flex and 5 batch requests; the second one request.
+    counts = eventually(
+        by_key, lambda c: c.get(info.id) == 1 and c.get(tenant_traffic["key_id"]) == 8
+    )
+    assert set(counts) == {info.id, tenant_traffic["key_id"]}
+    only = admin.admin.organization.usage.completions(
+        start_time=tenant_traffic["start"], bucket_width="1d", api_key_ids=[info.id]
+    )
+    assert sum(r.num_model_requests for b in only.data for r in b.results) == 1
 
 
 def test_costs_from_the_tariffs_through_the_sdk(

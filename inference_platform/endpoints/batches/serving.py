@@ -19,6 +19,7 @@ from inference_platform.db.models import Batch
 from inference_platform.endpoints.protocol import Page, page
 from inference_platform.errors import invalid, not_found
 from inference_platform.files.store import get_file
+from inference_platform.keys import REQUEST_KEY
 from inference_platform.platform import Platform
 
 __all__ = ["cancel", "create", "list_batches", "retrieve"]
@@ -40,6 +41,7 @@ def create(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, An
             )
         s.execute(
             insert(Batch).values(
+                api_key_id=REQUEST_KEY.get(),
                 id=batch_id,
                 owner=owner,
                 endpoint=body["endpoint"],

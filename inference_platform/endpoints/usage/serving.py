@@ -64,22 +64,17 @@ def _slices(platform: Platform, owner: str, p: Pages, **filters: Any) -> list[Sl
     return [Slice(s.bucket + p.first, *_rest(s)) for s in found]
 
 
-def _rest(s: Slice) -> tuple[str, str, str | None, int, int, int]:
-    return s.model, s.tier, s.window, s.requests, s.input_tokens, s.output_tokens
-
-
-def _key_filter(args: dict[str, Any]) -> None:
-    # Usage rows are kept per tenant; asking for specific keys finds no row of theirs.
-    if args.get("api_key_ids"):
-        raise invalid(
-            "Usage is recorded per tenant, not per API key, on this server; "
-            "`api_key_ids` cannot be used.",
-            "api_key_ids",
-        )
+def _rest(s: Slice) -> tuple[str, str, str | None, int, int, int, str | None]:
+    return s.model, s.tier, s.window, s.requests, s.input_tokens, s.output_tokens, s.api_key_id
 
 
 def _group(s: Slice, fields: list[str]) -> dict[str, Any]:
-    values = {"model": s.model, "service_tier": s.tier, "batch": s.batch, "api_key_id": None}
+    values = {
+        "model": s.model,
+        "service_tier": s.tier,
+        "batch": s.batch,
+        "api_key_id": s.api_key_id,
+    }
     return {f: values[f] for f in fields if f in values}
 
 
@@ -97,10 +92,16 @@ def _buckets(
 
 def completions(platform: Platform, owner: str, args: dict[str, Any]) -> dict[str, Any]:
     """``organization.usage.completions`` pages for ``owner``."""
-    _key_filter(args)
     width = args["bucket_width"]
     p = _pages(args, protocol.WIDTHS[width], protocol.COMPLETIONS_LIMITS[width])
-    found = _slices(platform, owner, p, models=args.get("models"), batch=args["batch"])
+    found = _slices(
+        platform,
+        owner,
+        p,
+        models=args.get("models"),
+        batch=args["batch"],
+        api_key_ids=args.get("api_key_ids"),
+    )
     fields: list[str] = args["group_by"]
 
     def results(slices: list[Slice]) -> list[dict[str, Any]]:
@@ -131,9 +132,8 @@ def _line_items(platform: Platform, s: Slice) -> Iterator[tuple[str, int, float]
 
 def costs_page(platform: Platform, owner: str, args: dict[str, Any]) -> dict[str, Any]:
     """``organization.costs`` pages for ``owner``, in USD from the catalog's tariffs."""
-    _key_filter(args)
     p = _pages(args, protocol.WIDTHS["1d"], protocol.COSTS_LIMITS)
-    found = _slices(platform, owner, p)
+    found = _slices(platform, owner, p, api_key_ids=args.get("api_key_ids"))
     fields: list[str] = args["group_by"]
     wanted = set(args.get("line_items") or ())
 
