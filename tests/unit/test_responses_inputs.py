@@ -126,7 +126,8 @@ def _bad(body: dict) -> PlatformError:
 def test_schema() -> None:
     text = {"format": {"type": "text"}}
     ok = load(SCHEMA, {"model": "m", "input": "x", "tools": [], "text": text})
-    assert ok["background"] is False and "tools" not in ok and "text" not in ok
+    assert ok["background"] is False and "tools" not in ok
+    assert ok["text"] == text  # text.format is served now (structured outputs) and echoed
     assert _bad({"model": "m", "input": "x", "max_output_tokens": 0}).param == "max_output_tokens"
     assert _bad({"model": "m", "input": "x", "service_tier": "gold"}).param == "service_tier"
     assert _bad({"model": "m", "input": []}).param == "input"
