@@ -149,7 +149,9 @@ def phases(stack: Stack, batch_id: str, started: float, elapsed: float) -> dict[
     return out
 
 
-def start_stack(var: Path, path: Path, batch_size: int, queues: str) -> tuple[Stack, str, Any]:
+def start_stack(
+    var: Path, path: Path, batch_size: int, queues: str, feed_factor: int | None = None
+) -> tuple[Stack, str, Any]:
     services = Services.start(var)
     # The worker's --batch-size sets max_num_seqs, as in production.
     model_args = {"max_model_len": MAX_MODEL_LEN}
@@ -163,6 +165,7 @@ def start_stack(var: Path, path: Path, batch_size: int, queues: str) -> tuple[St
         flower_port=free_port(),
         web_workers=1,
         log_level="WARNING",
+        **({"batch_feed_factor": feed_factor} if feed_factor else {}),
     )
     migrate.upgrade(settings.database_url)
     key, _ = create_key(Database(settings.database_url, pool_size=1), name="bench")
@@ -193,6 +196,12 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--runs", type=int, default=3, help="alternating runs of each path")
+    parser.add_argument(
+        "--feed-factor",
+        type=int,
+        default=None,
+        help="INFERENCE_BATCH_FEED_FACTOR for the platform's worker (default: the setting's)",
+    )
     args = parser.parse_args()
     if __import__("importlib").util.find_spec("vllm") is None:
         raise SystemExit("vLLM is not installed; `make install` adds its CPU build")
@@ -204,7 +213,7 @@ def main() -> None:
 
     # Both engines stay loaded and the runs alternate, so a change in the machine's load
     # between runs does not favour one side.
-    stack, key, services = start_stack(var, path, args.batch_size, args.queues)
+    stack, key, services = start_stack(var, path, args.batch_size, args.queues, args.feed_factor)
     host = EngineHost(build_engine("vllm", MODEL, str(path), engine_args(args.batch_size)))
     host.start()
     engine_runs: list[tuple[int, float]] = []
@@ -223,7 +232,8 @@ def main() -> None:
 
     print(
         f"\n{args.requests} completions, prompts 100-200 tokens, outputs 16-256 tokens, "
-        f"vLLM max_num_seqs {args.batch_size}, platform worker queues {args.queues}; "
+        f"vLLM max_num_seqs {args.batch_size}, platform worker queues {args.queues}, "
+        f"feed factor {args.feed_factor or 'default'}; "
         f"median of {args.runs} alternating runs\n"
     )
     print(f"| {'path':<34} | {'output tokens':>13} | {'seconds':>8} | {'tokens/s':>9} |")

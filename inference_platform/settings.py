@@ -102,6 +102,13 @@ class Settings:
         "24h=86400,1h=3600",
         "Allowed `completion_window` values and their length in seconds.",
     )
+    batch_feed_factor: int = _setting(
+        2,
+        "Batch lines a worker keeps claimed per slot of its engine batch: those past the batch "
+        "wait in the engine's own queue, ready for the next free slot. More keeps a dedicated "
+        "batch engine fuller, but a worker holds lines a later, more urgent batch or another "
+        "worker could have taken.",
+    )
     batch_queue_depth: int = _setting(
         4,
         "Hints kept waiting on each tier queue that has queued durable work (at least one "

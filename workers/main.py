@@ -70,14 +70,15 @@ def run_worker(
     host = EngineHost(engine, background_slots=background_slots)
     log.info("loading %s engine for %s", spec.engine, spec.name)
     host.start()
-    # Durable work each feed keeps in flight: batch lines up to twice the batch size, so the
-    # engine's own queue always holds the next lines and a finished line's slot is refilled
-    # at its next step, not after a round trip to Postgres; flex up to the background share
-    # when realtime shares the engine; background responses in the realtime tier up to the
-    # batch size.
+    # Durable work each feed keeps in flight: batch lines up to INFERENCE_BATCH_FEED_FACTOR
+    # times the batch size, so the engine's own queue holds the next lines and schedules them
+    # as it does for LLM.generate (a finished line's slot is refilled at the next step, and
+    # prefills batch together), not after a round trip to Postgres; flex up to the background
+    # share when realtime shares the engine; background responses in the realtime tier up to
+    # the batch size.
     capacities = {t: batch_size for t in served}
     if "batch" in capacities:
-        capacities["batch"] = 2 * batch_size
+        capacities["batch"] = settings.batch_feed_factor * batch_size
     if "flex" in capacities and background_slots is not None:
         capacities["flex"] = background_slots
     rt = runtime.Runtime(platform, spec.name, host, queues, name, capacities=capacities)
