@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from inference_platform.db import Database, migrate  # noqa: E402
 from inference_platform.engines import build_engine  # noqa: E402
 from inference_platform.engines.host import EngineHost  # noqa: E402
-from inference_platform.generation import CHAT, execute, plan  # noqa: E402
+from inference_platform.generation import CHAT, GenerationResult, plan  # noqa: E402
 from inference_platform.keys import create_key  # noqa: E402
 from inference_platform.settings import Settings  # noqa: E402
 from tests.stack import Services, Stack, free_port  # noqa: E402
@@ -77,7 +77,12 @@ def in_process(n: int, max_tokens: int) -> list[float]:
                 tier="realtime",
                 default_max_tokens=max_tokens,
             )
-            execute(host, requests, prompt_of)
+            # The same accumulation the worker's feed does, without the platform around it.
+            result = GenerationResult.empty(prompt_of)
+            for index, item in host.stream(requests):
+                if isinstance(item, BaseException):
+                    raise item
+                result.add(index, item)
             if i >= 20:  # warm-up excluded
                 timings.append((time.perf_counter() - start) * 1000)
     finally:

@@ -7,7 +7,7 @@ only the final result. Bodies arrive here already validated by the API's schemas
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -247,33 +247,6 @@ def plan(
             )
             prompt_of.append(p_index)
     return requests, prompt_of
-
-
-def execute(
-    host: EngineHost,
-    requests: Sequence[GenerationRequest],
-    prompt_of: list[int],
-    *,
-    on_delta: Callable[[int, Delta], None] | None = None,
-) -> GenerationResult:
-    """Run all engine requests concurrently and collect their text.
-
-    The first engine error aborts the siblings and is raised.
-    """
-    result = GenerationResult.empty(prompt_of)
-    failure: BaseException | None = None
-    for index, item in host.stream(requests):
-        if isinstance(item, BaseException):
-            if failure is None:
-                failure = item
-                host.abort_group(requests[0].request_id.split(":", 1)[0])
-            continue
-        result.add(index, item)
-        if on_delta is not None and failure is None:
-            on_delta(index, item)
-    if failure is not None:
-        raise failure
-    return result
 
 
 def error_event(exc: BaseException) -> Failed:
