@@ -13,7 +13,15 @@ from pathlib import Path
 import click
 
 from inference_platform import embedded
-from inference_platform.catalog import DEMO_MODEL, TIERS, Catalog, demo_model_path, load_catalog
+from inference_platform.catalog import (
+    DEMO_EMBED_MODEL,
+    DEMO_MODEL,
+    TIERS,
+    Catalog,
+    demo_embed_path,
+    demo_model_path,
+    load_catalog,
+)
 from inference_platform.metrics import multiproc
 from inference_platform.settings import Settings
 
@@ -42,6 +50,11 @@ def prepare(settings: Settings) -> Settings:
         from inference_platform.demo_model import build_demo_model
 
         build_demo_model(demo.path)
+    embed = catalog.get(DEMO_EMBED_MODEL)
+    if embed is not None and embed.path == str(demo_embed_path(settings)):
+        from inference_platform.demo_model import build_demo_embedding_model
+
+        build_demo_embedding_model(embed.path)
     return settings
 
 
@@ -205,12 +218,13 @@ def up(formation: str, procfile: Path) -> None:
 
 @click.command()
 def web() -> None:
-    """The API under gunicorn (greenlets or threads, so open streams do not block others)."""
+    """The API under gunicorn (greenlets or threads, so open streams do not block others; the
+    worker class is chosen in api/gunicorn_conf.py from ``INFERENCE_WEB_WORKER_CLASS``)."""
     s = _settings()
     if s.web_worker_class == "gevent":
-        concurrency = ["--worker-class", "gevent", "--worker-connections", str(s.web_connections)]
+        concurrency = ["--worker-connections", str(s.web_connections)]
     else:
-        concurrency = ["--worker-class", "gthread", "--threads", str(s.web_threads)]
+        concurrency = ["--threads", str(s.web_threads)]
     args = [
         "gunicorn",
         *concurrency,

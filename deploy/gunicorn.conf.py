@@ -3,21 +3,24 @@
     gunicorn -c deploy/gunicorn.conf.py 'api:create_app()'
 
 Read from the same ``INFERENCE_*`` variables as ``inference-platform web``, which passes the
-same values on its command line."""
+same values on its command line. The worker classes (answers in the OpenAI envelope for
+requests gunicorn cannot read) and the exit hook come from ``api/gunicorn_conf.py``, run as a
+file for the same reason the ``web`` command loads it so: the master never imports the app."""
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import runpy
+from pathlib import Path
 
 from inference_platform.settings import Settings
 
 _s = Settings.from_env()
+_shared = runpy.run_path(str(Path(__file__).resolve().parent.parent / "api" / "gunicorn_conf.py"))
 
 bind = f"{_s.host}:{_s.port}"
 workers = _s.web_workers
-# gevent: a greenlet per open stream; gthread: a thread per open stream.
-worker_class = _s.web_worker_class
+worker_class = _shared["worker_class"]
 worker_connections = _s.web_connections
 threads = _s.web_threads
 timeout = 120
@@ -27,10 +30,4 @@ keepalive = 75
 accesslog = "-"
 # Prometheus figures of every worker process are shared through files here.
 raw_env = [f"PROMETHEUS_MULTIPROC_DIR={os.environ.get('PROMETHEUS_MULTIPROC_DIR', '')}"]
-
-
-def child_exit(server: Any, worker: Any) -> None:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+child_exit = _shared["child_exit"]

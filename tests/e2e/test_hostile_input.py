@@ -118,3 +118,16 @@ def test_huge_header_is_refused_without_a_500(stack: Stack, api_key: str) -> Non
         timeout=30,
     )
     assert r.status_code == 431
+    error = r.json()["error"]
+    assert error["code"] == "request_header_fields_too_large"
+    assert error["type"] == "invalid_request_error"
+
+
+def test_an_over_long_request_line_gets_the_envelope(stack: Stack, api_key: str) -> None:
+    r = httpx.get(
+        f"{stack.base_url}/models?{'q' * 20_000}",
+        headers={"Authorization": f"Bearer {api_key}"},
+        timeout=30,
+    )
+    assert r.status_code == 414
+    assert r.json()["error"]["code"] == "request_line_too_long"
