@@ -87,13 +87,15 @@ class Settings:
         10, "`Retry-After` sent with a 429 when the flex queue is full (the SDK honours it)."
     )
     lease_seconds: float = _setting(
-        30.0, "A running job's lease; a worker renews it, the sweeper retries it once lapsed."
+        6.0,
+        "A running job's lease; a worker renews it every third of it, the sweeper retries the "
+        "work once it lapsed. Work of a killed worker is picked up again after about this long.",
     )
     dispatch_grace_seconds: float = _setting(
         60.0, "Queued work not started this long after it was enqueued is enqueued again."
     )
     attempt_cap: int = _setting(3, "Attempts before a job that keeps losing its worker fails.")
-    sweep_interval_seconds: float = _setting(5.0, "How often the control role sweeps.")
+    sweep_interval_seconds: float = _setting(2.0, "How often the control role sweeps.")
     event_ttl_seconds: int = _setting(
         3600, "How long a request's event stream stays in Redis for resume and polling."
     )

@@ -84,6 +84,9 @@ _LAPSED = """
         SELECT id FROM requests
         WHERE status = 'in_progress' AND lease_until < now()
           AND (attempt < :cap OR batch_id IS NULL OR batch_id = ANY(:locked))
+          -- After a database restart every lease has lapsed while nobody could renew it:
+          -- give the workers a lease's time to renew before calling their work lost.
+          AND pg_postmaster_start_time() < now() - make_interval(secs => :lease)
         ORDER BY lease_until LIMIT :n FOR UPDATE SKIP LOCKED
     )
     UPDATE requests r SET
@@ -119,7 +122,13 @@ def recover_lapsed(platform: Platform) -> tuple[list[str], list[str]]:
             {"cap": cap},
         ).all()
         rows.lock_batches(s, over)
-        params = {"n": _BATCH, "cap": cap, "error": json.dumps(error), "locked": list(over)}
+        params = {
+            "n": _BATCH,
+            "cap": cap,
+            "error": json.dumps(error),
+            "locked": list(over),
+            "lease": platform.settings.lease_seconds,
+        }
         changed = s.execute(text(_LAPSED), params).all()
         failed_batches = {b for _id, status, _t, _m, b in changed if b and status == "failed"}
         for batch_id in failed_batches:

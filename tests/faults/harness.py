@@ -144,10 +144,8 @@ def fault_settings(services: PrivateServices, home: Path) -> Settings:
         web_workers=1,
         auth=False,  # realtime keeps serving while Postgres is away (no key lookups)
         worker_wait_seconds=5.0,
-        worker_heartbeat_seconds=1.0,
-        lease_seconds=6.0,
-        dispatch_grace_seconds=5.0,
-        sweep_interval_seconds=1.0,
+        # Leases, sweeps and heartbeats on their defaults: the pickup figures are those a
+        # deployment gets.
         log_level="WARNING",
     )
 
