@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +14,7 @@ from sqlalchemy import select
 from inference_platform.db import Database
 from inference_platform.db.models import ApiKey
 from inference_platform.ids import KEY, new_id
+from inference_platform.ttl_cache import TtlCache
 
 # How long an API process trusts a key lookup: a revoked key works at most this much longer.
 KEY_CACHE_SECONDS = 5.0
@@ -84,9 +83,7 @@ class KeyVerifier:
 
     def __init__(self, db: Database, ttl: float = KEY_CACHE_SECONDS) -> None:
         self._db = db
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, tuple[str, str] | None]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str, tuple[str, str] | None] = TtlCache(self._lookup, ttl)
 
     def tenant_for(self, presented: str) -> str | None:
         found = self.identify(presented)
@@ -94,18 +91,7 @@ class KeyVerifier:
 
     def identify(self, presented: str) -> tuple[str, str] | None:
         """``(tenant, key id)`` of a valid key, else None."""
-        digest = hash_key(presented)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(digest)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        found = self._lookup(digest)
-        with self._lock:
-            if len(self._cache) > 10000:
-                self._cache.clear()
-            self._cache[digest] = (now + self._ttl, found)
-        return found
+        return self._cache.get(hash_key(presented))
 
     def _lookup(self, digest: str) -> tuple[str, str] | None:
         with self._db.session() as s:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -13,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from inference_platform.db import Database
 from inference_platform.db.models import TenantLimit
 from inference_platform.settings import Settings
+from inference_platform.ttl_cache import TtlCache
 
 ANY_MODEL = "*"
 # How long an API process trusts what it read: a change takes effect within this.
@@ -92,22 +91,11 @@ class LimitBook:
     tenant, so the hot path costs no query."""
 
     def __init__(self, db: Database, settings: Settings, ttl: float = CACHE_SECONDS) -> None:
-        self._db = db
         self._base = defaults(settings)
-        self._ttl = ttl
-        self._cache: dict[str, tuple[float, dict[str, TenantLimit]]] = {}
-        self._lock = threading.Lock()
+        self._cache: TtlCache[str, dict[str, TenantLimit]] = TtlCache(
+            lambda tenant: tenant_rows(db, tenant), ttl
+        )
 
     def limits(self, tenant: str, model: str) -> Limits:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(tenant)
-        if hit is None or hit[0] <= now:
-            rows = tenant_rows(self._db, tenant)
-            with self._lock:
-                if len(self._cache) > 10000:
-                    self._cache.clear()
-                self._cache[tenant] = (now + self._ttl, rows)
-        else:
-            rows = hit[1]
+        rows = self._cache.get(tenant)
         return resolve(rows, model, self._base)
