@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 BLOCK_MS = 5000
 # Entries read per stream and XREAD; a stream with more is read again at once.
 COUNT = 512
+# Pause between reads that brought entries. One XREAD names every open stream, so its cost
+# grows with them: under a few hundred streams, reading as soon as any token lands would
+# spend the process on reads of one entry each. Waiting this long lets the tokens of many
+# streams arrive together, for at most this much latency per token.
+READ_GAP_SECONDS = 0.005
 
 
 def _position(entry_id: str) -> tuple[int, int]:
@@ -77,6 +82,7 @@ class Hub:
         self._lock = threading.Lock()
         self._wake_key = f"hub:{uuid.uuid4().hex}"
         self._thread: threading.Thread | None = None
+        self._pause = threading.Event()  # never set: a sleep that gevent also turns cooperative
 
     def subscribe(self, key: str, after: str = "0") -> Subscription:
         sub = Subscription(self, key, after)
@@ -124,6 +130,8 @@ class Hub:
                     subs = list(self._subs.get(key, ()))
                 for sub in subs:
                     sub._deliver(decoded)
+            if reply:
+                self._pause.wait(READ_GAP_SECONDS)
 
     def _fail_all(self, error: BaseException) -> None:
         with self._lock:
