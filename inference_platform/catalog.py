@@ -7,7 +7,9 @@
       "tariffs": {"realtime": [0.2, 0.6], "flex": [0.1, 0.3], "batch": [0.05, 0.15]},
       "created": 1732000000, "owned_by": "me"}]
 
-``tariffs`` are USD per million input and output tokens, per tier.
+``tariffs`` are USD per million input and output tokens, per tier. ``"task": "embed"`` declares
+an embedding model: it serves ``/v1/embeddings`` (realtime and batch) on the vllm engine's
+pooling runner, and nothing else; the default ``"generate"`` serves every other endpoint.
 """
 
 from __future__ import annotations
@@ -19,11 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inference_platform.errors import PlatformError
 from inference_platform.settings import Settings
 
 TIERS = ("realtime", "flex", "batch")
 ENGINES = ("transformers", "simulated", "vllm")
 DEMO_MODEL = "demo-tiny"
+DEMO_EMBED_MODEL = "demo-embed"
+GENERATE, EMBED = "generate", "embed"
+TASKS = (GENERATE, EMBED)
+# Engines that compute embeddings (vLLM's pooling runner).
+EMBED_ENGINES = ("vllm",)
+# Tiers an embedding model offers: embeddings are realtime or batch work at OpenAI.
+EMBED_TIERS = ("realtime", "batch")
 # The README's example prices, so usage reports show what flex and batch save out of the box.
 DEMO_TARIFFS = {"realtime": (0.20, 0.60), "flex": (0.10, 0.30), "batch": (0.05, 0.15)}
 
@@ -38,9 +48,28 @@ class ModelSpec:
     tariffs: dict[str, tuple[float, float]] = field(default_factory=dict)
     created: int = 1767225600
     owned_by: str = "inference-platform"
+    task: str = GENERATE
 
     def serves(self, tier: str) -> bool:
         return tier in self.tiers
+
+    def check_task(self, *, embeddings: bool) -> None:
+        """A 400 naming ``model`` when the endpoint does not fit what the model does."""
+        if embeddings and self.task != EMBED:
+            raise PlatformError(
+                400,
+                f"The model `{self.name}` is not an embedding model; /v1/embeddings needs a "
+                'model declared with `"task": "embed"`.',
+                param="model",
+                code="invalid_model",
+            )
+        if not embeddings and self.task == EMBED:
+            raise PlatformError(
+                400,
+                f"The model `{self.name}` is an embedding model; it serves /v1/embeddings only.",
+                param="model",
+                code="invalid_model",
+            )
 
 
 class Catalog:
@@ -70,6 +99,10 @@ def demo_model_path(settings: Settings) -> Path:
     return settings.var_path / "models" / DEMO_MODEL
 
 
+def demo_embed_path(settings: Settings) -> Path:
+    return settings.var_path / "models" / DEMO_EMBED_MODEL
+
+
 def default_engine() -> str:
     """The demo model's engine: real vLLM wherever it is installed, transformers elsewhere.
 
@@ -79,16 +112,28 @@ def default_engine() -> str:
 
 
 def load_catalog(settings: Settings) -> Catalog:
-    """Parse ``settings.models``; with nothing configured, serve the demo model."""
+    """Parse ``settings.models``; with nothing configured, serve the demo model (and, where
+    vLLM is installed, the demo embedding model)."""
     raw = settings.models.strip()
     if not raw:
+        engine = default_engine()
         demo = ModelSpec(
             name=DEMO_MODEL,
-            engine=default_engine(),
+            engine=engine,
             path=str(demo_model_path(settings)),
             tariffs=dict(DEMO_TARIFFS),
         )
-        return Catalog([demo])
+        if engine not in EMBED_ENGINES:
+            return Catalog([demo])
+        embed = ModelSpec(
+            name=DEMO_EMBED_MODEL,
+            engine=engine,
+            path=str(demo_embed_path(settings)),
+            tiers=EMBED_TIERS,
+            tariffs={t: DEMO_TARIFFS[t] for t in EMBED_TIERS},
+            task=EMBED,
+        )
+        return Catalog([demo, embed])
     text = raw if raw.startswith("[") else Path(raw).read_text()
     try:
         entries = json.loads(text)
@@ -104,10 +149,18 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         raise ValueError(f"each model needs at least 'name' and 'engine': {entry!r}")
     if entry["engine"] not in ENGINES:
         raise ValueError(f"model {entry['name']!r}: engine must be one of {ENGINES}")
-    tiers = tuple(entry.get("tiers", TIERS))
+    task = entry.get("task", GENERATE)
+    if task not in TASKS:
+        raise ValueError(f"model {entry['name']!r}: task must be one of {TASKS}")
+    tiers = tuple(entry.get("tiers", EMBED_TIERS if task == EMBED else TIERS))
     unknown = set(tiers) - set(TIERS)
     if unknown:
         raise ValueError(f"model {entry['name']!r}: unknown tiers {sorted(unknown)}")
+    if task == EMBED:
+        if entry["engine"] not in EMBED_ENGINES:
+            raise ValueError(f"model {entry['name']!r}: embedding models need the vllm engine")
+        if set(tiers) - set(EMBED_TIERS):
+            raise ValueError(f"model {entry['name']!r}: embedding models offer {EMBED_TIERS}")
     tariffs = {k: (float(v[0]), float(v[1])) for k, v in entry.get("tariffs", {}).items()}
     return ModelSpec(
         name=str(entry["name"]),
@@ -118,4 +171,5 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         tariffs=tariffs,
         created=int(entry.get("created", 1767225600)),
         owned_by=str(entry.get("owned_by", "inference-platform")),
+        task=task,
     )

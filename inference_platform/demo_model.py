@@ -261,3 +261,14 @@ def build_demo_model(path: str | Path, *, seed: int = 0) -> Path:
         raise
     _publish(tmp, target)
     return target
+
+
+# The demo embedding model: the same tiny Llama with other weights. vLLM's pooling runner turns
+# a causal LM into an embedding model (the last token's hidden state, L2-normalised), so the
+# one architecture every vLLM build loads serves both demos.
+EMBED_SEED = 1
+
+
+def build_demo_embedding_model(path: str | Path) -> Path:
+    """Build the demo embedding model at ``path`` (if not already there)."""
+    return build_demo_model(path, seed=EMBED_SEED)
