@@ -8,6 +8,7 @@ from api import auth, cooperative, docs, errors, limits, metrics, validation
 from api.batches.views import bp as batches_bp
 from api.chat.views import bp as chat_bp
 from api.completions.views import bp as completions_bp
+from api.embeddings.views import bp as embeddings_bp
 from api.files.views import bp as files_bp
 from api.health.views import bp as health_bp
 from api.models.views import bp as models_bp
@@ -22,6 +23,7 @@ BLUEPRINTS = (
     models_bp,
     chat_bp,
     completions_bp,
+    embeddings_bp,
     responses_bp,
     files_bp,
     batches_bp,

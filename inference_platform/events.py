@@ -12,7 +12,8 @@ The events, in the order a request produces them:
   already produced without a tokenizer.
 * ``ChoiceEnd`` — one choice finished, with its ``finish_reason``.
 * ``End`` — the request finished; nothing follows. For a client that does not stream, deltas
-  are left out and ``End.choices`` carries every choice whole. A stopped durable job's ``End``
+  are left out and ``End.choices`` carries every choice whole (an embedding request's vectors
+  come in ``End.embeddings``, its only event after ``Started``). A stopped durable job's ``End``
   or ``Failed`` carries its final object in ``result``.
 * ``Failed`` — it failed, with the HTTP status and OpenAI error fields; nothing follows.
 
@@ -89,6 +90,8 @@ class End:
     choices: tuple[tuple[str, str | None], ...] | None = None
     # The final object of a stopped job, so readers need not wait for the row.
     result: dict[str, Any] | None = None
+    # An embedding request's vectors, one per input in order, as OpenAI's base64 strings.
+    embeddings: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,8 @@ def decode(raw: str | bytes) -> Event:
         data["usage"] = Usage(**data.get("usage") or {})
         if data.get("choices") is not None:
             data["choices"] = tuple((text, finish) for text, finish in data["choices"])
+        if data.get("embeddings") is not None:
+            data["embeddings"] = tuple(data["embeddings"])
     event: Event = cls(**data)
     return event
 

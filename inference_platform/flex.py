@@ -40,6 +40,7 @@ def submit(
 ) -> Request:
     """Admit and enqueue one flex job with the flex deadline."""
     spec = platform.model(body.get("model"))
+    spec.check_task(embeddings=False)  # embeddings are realtime or batch work
     if not spec.serves(FLEX):
         raise PlatformError(
             400,

@@ -29,7 +29,9 @@ from inference_platform.events import (
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
 RESPONSES = "/v1/responses"
-ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES)
+# Served by embedding models (``inference_platform.jobs.embedding``), not generated.
+EMBEDDINGS = "/v1/embeddings"
+ENDPOINTS = (CHAT, COMPLETIONS, RESPONSES, EMBEDDINGS)
 
 # vLLM's convention: lower is served first.
 TIER_PRIORITY = {"realtime": 0, "flex": 1, "batch": 2}

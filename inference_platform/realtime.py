@@ -24,6 +24,7 @@ from inference_platform.events import (
     TextDelta,
     Usage,
 )
+from inference_platform.generation import EMBEDDINGS
 from inference_platform.ids import new_id
 from inference_platform.keys import REQUEST_KEY
 from inference_platform.platform import Platform
@@ -54,6 +55,7 @@ def submit(
 ) -> Submitted:
     """Check a worker serves the model, then publish the task. Raises 404/503."""
     spec = platform.model(body.get("model"))
+    spec.check_task(embeddings=endpoint == EMBEDDINGS)
     if not spec.serves(tier):
         raise PlatformError(
             400,

@@ -17,7 +17,7 @@ from celery import Celery
 from celery.signals import after_setup_logger, worker_shutting_down
 
 from inference_platform import liveness
-from inference_platform.catalog import TIERS
+from inference_platform.catalog import EMBED, TIERS
 from inference_platform.celery_app import CONTROL_QUEUE, queue_name
 from inference_platform.engines import build_engine, engine_version
 from inference_platform.engines.host import EngineHost
@@ -61,6 +61,8 @@ def run_worker(
     name = f"{'+'.join(tiers)}-{spec.name}-{os.getpid()}@{socket.gethostname()}"
     _say_starting(platform, queues, name)
     engine_args = {"batch_size": batch_size, **spec.engine_args}
+    if spec.task == EMBED:
+        engine_args["task"] = EMBED  # the engine loads the model as an embedding model
     # The catalog may size the engine's batch itself; the feeds follow the engine.
     batch_size = int(engine_args["batch_size"])
     engine = build_engine(spec.engine, spec.name, spec.path, engine_args)

@@ -14,7 +14,8 @@ from inference_platform import liveness
 from inference_platform.celery_app import queue_name
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import CANCEL_CHANNEL
-from inference_platform.jobs.attempts import Context, LiveAttempt
+from inference_platform.jobs.attempts import Context
+from inference_platform.jobs.embedding import live_attempt
 from inference_platform.jobs.feed import Feed
 from inference_platform.jobs.leases import LeaseKeeper
 from inference_platform.platform import Platform
@@ -71,7 +72,7 @@ class Runtime:
         if feed is None:
             raise RuntimeError(f"this worker does not serve the realtime tier ({self.queues})")
         queue = queue_name(REALTIME, payload["model"])
-        feed.push(LiveAttempt.from_task(payload, worker=self.name, queue=queue))
+        feed.push(live_attempt(payload, worker=self.name, queue=queue))
 
     def stop(self) -> None:
         """Stop claiming, hand running durable work back to the queue, stop renewing."""

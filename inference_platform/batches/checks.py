@@ -14,10 +14,11 @@ from marshmallow import Schema
 from inference_platform.batches.lines import BodyCheck
 from inference_platform.endpoints.chat_completions.protocol import ChatCompletionCreateRequestSchema
 from inference_platform.endpoints.completions.protocol import CompletionCreateRequestSchema
+from inference_platform.endpoints.embeddings.protocol import EmbeddingCreateRequestSchema
 from inference_platform.endpoints.protocol import load
 from inference_platform.endpoints.responses.protocol import ResponseCreateRequestSchema
 from inference_platform.errors import invalid
-from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
+from inference_platform.generation import CHAT, COMPLETIONS, EMBEDDINGS, RESPONSES
 
 
 def line_checks() -> dict[str, BodyCheck]:
@@ -26,6 +27,7 @@ def line_checks() -> dict[str, BodyCheck]:
         CHAT: partial(load, ChatCompletionCreateRequestSchema()),
         COMPLETIONS: partial(load, CompletionCreateRequestSchema()),
         RESPONSES: partial(_response_line, ResponseCreateRequestSchema()),
+        EMBEDDINGS: partial(load, EmbeddingCreateRequestSchema()),
     }
 
 

@@ -21,6 +21,8 @@ MAX_REPORTED_ERRORS = 100
 
 # Validates an endpoint's request body the way the API does; raises PlatformError (400).
 BodyCheck = Callable[[dict[str, Any]], dict[str, Any]]
+# Whether the batch tier offers a model (raises PlatformError for one of the wrong kind).
+ServesModel = Callable[[str], bool]
 
 
 @dataclass
@@ -47,7 +49,7 @@ class LineValidator:
 
     endpoint: str
     check_body: BodyCheck
-    serves_model: Callable[[str], bool]
+    serves_model: ServesModel
     max_lines: int
     model: str | None = None
     requests: int = 0
@@ -176,7 +178,11 @@ class LineValidator:
                 "invalid_body", "The body contains text that is not valid Unicode.", param="body"
             )
         model = loaded.get("model")
-        if not isinstance(model, str) or not self.serves_model(model):
+        try:
+            served = isinstance(model, str) and self.serves_model(model)
+        except PlatformError as err:  # a model that does not do what the endpoint needs
+            return LineError("invalid_model", err.message, param="body.model")
+        if not served or not isinstance(model, str):
             return LineError(
                 "model_not_found",
                 f"The model `{model}` is not offered in the batch tier.",

@@ -29,6 +29,7 @@ from inference_platform.batches.objects import usage_object
 from inference_platform.batches.rows import RowCopier
 from inference_platform.db.models import Batch, File
 from inference_platform.files.store import upload_lines
+from inference_platform.generation import EMBEDDINGS
 from inference_platform.jobs import dispatch
 from inference_platform.platform import Platform
 from inference_platform.tiers import BATCH
@@ -88,7 +89,7 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
     validator = LineValidator(
         batch.endpoint,
         check or (lambda body: body),
-        lambda m: _serves(platform, m),
+        lambda m: _serves(platform, m, batch.endpoint),
         platform.settings.batch_max_lines,
     )
     if check is None:
@@ -141,9 +142,13 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
     return "in_progress"
 
 
-def _serves(platform: Platform, model: str) -> bool:
+def _serves(platform: Platform, model: str, endpoint: str) -> bool:
+    """Whether ``model`` runs batches; a 400 when it does not do what ``endpoint`` needs."""
     spec = platform.catalog.get(model)
-    return spec is not None and spec.serves(BATCH)
+    if spec is None:
+        return False
+    spec.check_task(embeddings=endpoint == EMBEDDINGS)
+    return spec.serves(BATCH)
 
 
 def _read(platform: Platform, batch: Batch, validator: LineValidator, copier: RowCopier) -> int:

@@ -53,6 +53,13 @@ class UnsupportedByEngine(EngineError):
     code = "unsupported_parameter"
 
 
+class InvalidInput(EngineError):
+    """Input the model cannot take (a token id outside its vocabulary, ...): a 400."""
+
+    status_code = 400
+    code = "invalid_value"
+
+
 class EngineAborted(EngineError):
     """The request was aborted (cancelled) while generating."""
 
@@ -123,6 +130,26 @@ class Delta:
     completion_tokens: int = 0
 
 
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    """One input to embed: ``text``, or ``token_ids`` given by the client as they are."""
+
+    request_id: str
+    text: str | None = None
+    token_ids: tuple[int, ...] | None = None
+    # Length to reduce the vector to (models trained for it); None keeps the model's own.
+    dimensions: int | None = None
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """An input's embedding as little-endian float32 bytes (what OpenAI's base64 encodes)."""
+
+    vector: bytes
+    prompt_tokens: int
+
+
 class Engine(abc.ABC):
     """One model loaded once per worker process."""
 
@@ -174,3 +201,13 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def abort(self, request_id: str) -> None:
         """Stop a running or waiting request and free its slot. Unknown ids are ignored."""
+
+    async def embed(self, request: EmbeddingRequest) -> Embedded:
+        """The embedding of one input, for models served as embedding models.
+
+        Raises ``ContextLengthError`` when the input does not fit the context window.
+        """
+        raise UnsupportedByEngine(
+            f"The {self.kind} engine serving `{self.model_name}` cannot compute embeddings.",
+            param="model",
+        )

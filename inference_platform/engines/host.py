@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from inference_platform.engines.base import Delta, Engine, GenerationRequest
+from inference_platform.engines.base import (
+    Delta,
+    Embedded,
+    EmbeddingRequest,
+    Engine,
+    GenerationRequest,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -90,13 +96,18 @@ class EngineHost:
             yield item
 
     def submit(
-        self, req: GenerationRequest, sink: Callable[[Delta | BaseException], None]
+        self,
+        req: GenerationRequest | EmbeddingRequest,
+        sink: Callable[[Delta | Embedded | BaseException], None],
     ) -> Future[None]:
-        """Start one generation; ``sink`` gets each delta, or the exception that ended it, on
-        the engine's loop thread. The future is done when the generation has ended."""
+        """Start one generation (or embedding); ``sink`` gets each delta (or the embedding),
+        or the exception that ended it, on the engine's loop thread. The future is done when
+        the request has ended."""
         return self._submit(req, sink)
 
-    def _submit(self, req: GenerationRequest, sink: Callable[[Any], None]) -> Future[None]:
+    def _submit(
+        self, req: GenerationRequest | EmbeddingRequest, sink: Callable[[Any], None]
+    ) -> Future[None]:
         group = req.request_id.split(":", 1)[0]
         with self._active_lock:
             self._active.setdefault(group, set()).add(req.request_id)
@@ -120,7 +131,12 @@ class EngineHost:
 
         return asyncio.run_coroutine_threadsafe(run(), self._loop)
 
-    async def _generate(self, req: GenerationRequest, sink: Callable[[Any], None]) -> None:
+    async def _generate(
+        self, req: GenerationRequest | EmbeddingRequest, sink: Callable[[Any], None]
+    ) -> None:
+        if isinstance(req, EmbeddingRequest):
+            sink(await self.engine.embed(req))
+            return
         async for delta in self.engine.generate(req):
             sink(delta)
 

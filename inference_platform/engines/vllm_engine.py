@@ -29,13 +29,18 @@ from importlib import metadata
 from typing import Any
 
 from inference_platform.engines.base import (
+    ContextLengthError,
     Delta,
+    Embedded,
+    EmbeddingRequest,
     Engine,
     EngineAborted,
     EngineError,
     GenerationRequest,
+    InvalidInput,
     SamplingParams,
     StructuredOutput,
+    UnsupportedByEngine,
     context_length_error,
 )
 from inference_platform.engines.child_guard import start_guard, stop_guard
@@ -45,7 +50,8 @@ from inference_platform.structured import PENALTIES, STRUCTURED
 log = logging.getLogger(__name__)
 
 # engine_args understood by the platform (not vLLM): translated or dropped before AsyncEngineArgs.
-_PLATFORM_ONLY_ARGS = frozenset({"batch_size", "torch_threads"})
+# ``task`` is the catalog's: "embed" loads the model on vLLM's pooling runner.
+_PLATFORM_ONLY_ARGS = frozenset({"batch_size", "torch_threads", "task"})
 
 # KV cache (GiB) of vLLM's CPU build when the environment does not say; vLLM's own default
 # reserves far more than a small model needs on a machine shared with the rest of the platform.
@@ -59,6 +65,9 @@ def vllm_engine_args(path: str, engine_args: dict[str, Any]) -> dict[str, Any]:
     args.setdefault("scheduling_policy", "priority")
     if "batch_size" in engine_args:
         args.setdefault("max_num_seqs", int(engine_args["batch_size"]))
+    if engine_args.get("task") == "embed":
+        # A causal LM is converted to an embedding model (vLLM's ``convert`` "auto").
+        args.setdefault("runner", "pooling")
     args["model"] = path
     return args
 
@@ -125,6 +134,8 @@ class VLLMEngine(Engine):
         self._use_priority = False
         self._streams: dict[str, _Stream] = {}
         self._guard: subprocess.Popen[bytes] | None = None
+        # Set at start for a model on the pooling runner: what embedding requests check.
+        self._embeddings: _EmbeddingShape | None = None
 
     @property
     def _tokenizer(self) -> Any:
@@ -181,6 +192,8 @@ class VLLMEngine(Engine):
         model_config = getattr(self._llm, "model_config", None)
         if model_config is not None and getattr(model_config, "max_model_len", None):
             self._max_len = int(model_config.max_model_len)
+        if args.get("runner") == "pooling" and model_config is not None:
+            self._embeddings = _EmbeddingShape.of(model_config)
         log.info(
             "vLLM engine for %s ready in %.1f s (max_model_len %d)",
             self.model_name,
@@ -270,6 +283,50 @@ class VLLMEngine(Engine):
             with contextlib.suppress(Exception):
                 await self._llm.abort(request_id)
 
+    async def embed(self, request: EmbeddingRequest) -> Embedded:
+        shape = self._embeddings
+        if self._llm is None:
+            raise EngineError("the engine is not started")
+        if shape is None:
+            return await super().embed(request)
+        if request.token_ids is not None:
+            ids = list(request.token_ids)
+            if ids and max(ids) >= shape.vocab_size:
+                raise InvalidInput(
+                    f"Token id {max(ids)} is outside the vocabulary of `{self.model_name}` "
+                    f"({shape.vocab_size} tokens).",
+                    param="input",
+                )
+        else:
+            ids = self._require_tokenizer().encode(request.text or "")
+        if len(ids) > self.max_model_len:
+            raise ContextLengthError(
+                f"This model's maximum context length is {self.max_model_len} tokens; an input "
+                f"of {len(ids)} tokens does not fit. Shorten the input.",
+                param="input",
+            )
+        pooling_params = _vllm("vllm.pooling_params", "PoolingParams")
+        params = pooling_params(task="embed", dimensions=shape.dimensions(self.model_name, request))
+        kwargs: dict[str, Any] = {"priority": request.priority} if self._use_priority else {}
+        final = None
+        try:
+            async for output in self._llm.encode(
+                {"prompt_token_ids": ids}, params, request.request_id, **kwargs
+            ):
+                final = output
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # vLLM's own input checks raise ValueError or (0.32) VLLMValidationError.
+            if isinstance(exc, ValueError) or type(exc).__name__.endswith("ValidationError"):
+                raise InvalidInput(f"vLLM refused this input: {exc}", param="input") from None
+            raise EngineError(f"vLLM embedding failed: {exc!r}") from None
+        if final is None:
+            raise EngineAborted(f"request {request.request_id} ended without output")
+        # A float32 tensor on CPU; numpy writes it little-endian, as OpenAI's base64 is.
+        data = final.outputs.data.detach().float().cpu().numpy()
+        return Embedded(data.astype("<f4", copy=False).tobytes(), len(ids))
+
     # ----------------------------------------------------------------------------- internals
 
     def _require_tokenizer(self) -> ModelTokenizer:
@@ -346,6 +403,38 @@ class VLLMEngine(Engine):
             queue.put_nowait(exc)
         except Exception as exc:  # vLLM validation errors, EngineDeadError, ...
             queue.put_nowait(EngineError(f"vLLM generation failed: {exc!r}"))
+
+
+@dataclass(frozen=True)
+class _EmbeddingShape:
+    """What an embedding request is checked against, read once from vLLM's model config."""
+
+    size: int
+    matryoshka: bool
+    vocab_size: int
+
+    @classmethod
+    def of(cls, model_config: Any) -> _EmbeddingShape:
+        size = getattr(model_config, "embedding_size", None) or model_config.get_hidden_size()
+        return cls(
+            size=int(size),
+            matryoshka=bool(getattr(model_config, "is_matryoshka", False)),
+            vocab_size=int(model_config.get_vocab_size()),
+        )
+
+    def dimensions(self, model: str, request: EmbeddingRequest) -> int | None:
+        """``dimensions`` for vLLM: None for the model's own size; refused (400) for a model
+        not trained to shorten its vectors (vLLM would refuse it less clearly)."""
+        wanted = request.dimensions
+        if wanted is None or wanted == self.size:
+            return None
+        if not self.matryoshka:
+            raise UnsupportedByEngine(
+                f"The model `{model}` does not support `dimensions`: its embeddings have "
+                f"{self.size} dimensions and cannot be shortened. Leave `dimensions` out.",
+                param="dimensions",
+            )
+        return wanted
 
 
 # vLLM accepts the whitespace rule only with a named backend; xgrammar ships with both builds.

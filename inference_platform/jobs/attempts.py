@@ -25,7 +25,13 @@ from typing import Any
 
 from inference_platform.batches import outputs
 from inference_platform.db.models import Request
-from inference_platform.engines.base import Delta, EngineAborted, EngineError, GenerationRequest
+from inference_platform.engines.base import (
+    Delta,
+    EmbeddingRequest,
+    EngineAborted,
+    EngineError,
+    GenerationRequest,
+)
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import ChoiceEnd, End, Event, Started, TextDelta
 from inference_platform.generation import GenerationResult, error_event, plan
@@ -54,7 +60,7 @@ class Attempt:
     work: Claimed
     result: GenerationResult = field(default_factory=GenerationResult)
     # Engine requests still to run, and the choice each one produces.
-    requests: list[GenerationRequest] = field(default_factory=list)
+    requests: list[GenerationRequest | EmbeddingRequest] = field(default_factory=list)
     where: list[int] = field(default_factory=list)
     running: int = 0
     failure: BaseException | None = None

@@ -25,10 +25,11 @@ from typing import Any
 
 from inference_platform import usage, usage_spool
 from inference_platform.batches import lifecycle, rows
-from inference_platform.engines.base import Delta
+from inference_platform.engines.base import Delta, Embedded
 from inference_platform.events import Event, Failed
 from inference_platform.jobs import store
-from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, LiveAttempt, attempt_for
+from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, LiveAttempt
+from inference_platform.jobs.embedding import EmbeddingAttempt, attempt_of
 from inference_platform.jobs.store import Finished
 from inference_platform.metrics import worker as worker_metrics
 
@@ -92,7 +93,7 @@ class _Recorder:
                 lifecycle.request_finalize(self.ctx.platform, batch_id)
 
 
-Item = tuple[Attempt, int, Delta | BaseException | object]
+Item = tuple[Attempt, int, Delta | Embedded | BaseException | object]
 
 
 class Feed:
@@ -207,7 +208,7 @@ class Feed:
             self._stopping.wait(RETRY_SECONDS)
             return
         for work in claimed:
-            self._start(attempt_for(work))
+            self._start(attempt_of(work))
 
     def _start(self, attempt: Attempt) -> None:
         ctx, work = self.ctx, attempt.work
@@ -255,6 +256,9 @@ class Feed:
                 attempt.on_failure(self.ctx, item)
             elif isinstance(item, Delta) and attempt.failure is None:
                 attempt.on_delta(j, item, out)
+            elif isinstance(item, Embedded) and isinstance(attempt, EmbeddingAttempt):
+                if attempt.failure is None:
+                    attempt.on_embedding(j, item)
         self._publish(out)
         return finished
 
@@ -355,7 +359,7 @@ class _Sink:
     attempt: Attempt
     j: int
 
-    def __call__(self, item: Delta | BaseException) -> None:
+    def __call__(self, item: Delta | Embedded | BaseException) -> None:
         self.inbox.put((self.attempt, self.j, item))
 
     def done(self, _future: Future[None]) -> None:

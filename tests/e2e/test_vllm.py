@@ -1,12 +1,16 @@
 """The platform on real vLLM (its CPU build), driven through the openai SDK.
 
-One vLLM worker serves every tier of the module; the kill test restarts it and runs last.
+One vLLM worker serves every tier of the module's chat model, another its embedding model; the
+kill test restarts the first and runs last.
 """
 
 from __future__ import annotations
 
+import array
+import base64
 import concurrent.futures
 import json
+import math
 import time
 from collections import Counter
 from typing import Any, Literal
@@ -19,17 +23,20 @@ from sqlalchemy import func, select
 from inference_platform.db.models import Request, UsageRecord
 from inference_platform.engines.tokenizer import ModelTokenizer
 from tests.e2e.vllm_stack import (
+    EMBED_MODEL,
     MAX_MODEL_LEN,
     VLLM_MODEL,
     VllmStack,
     alive,
     requires_vllm,
 )
-from tests.helpers import batch_finished, chat_line, lines_of, submit, wait_for
+from tests.helpers import batch_finished, chat_line, eventually, lines_of, submit, wait_for
 
 pytestmark = [pytest.mark.e2e, requires_vllm]
 
 USER = [{"role": "user", "content": "Tell me about the sea."}]
+# The demo model's hidden size: the length of its embeddings.
+EMBED_DIMENSIONS = 128
 
 
 def chat(client: openai.OpenAI, **kw: object) -> Any:
@@ -290,6 +297,132 @@ def wait_for_response(client: openai.OpenAI, response_id: str, timeout: float = 
         if got.status not in ("queued", "in_progress") or time.monotonic() > deadline:
             return got
         time.sleep(0.5)
+
+
+# -- embeddings (the embedding model on vLLM's pooling runner) -----------------------------
+
+TEXTS = ["the sea is blue", "a quiet morning in the garden", "the sea is blue"]
+
+
+def _norm(vector: list[float]) -> float:
+    return math.sqrt(sum(x * x for x in vector))
+
+
+def test_embeddings_one_unit_vector_per_input_in_both_formats(
+    vllm_stack: VllmStack, demo_model_path: object
+) -> None:
+    client = vllm_stack.client()
+    # No encoding_format: the SDK asks for base64 and decodes it itself.
+    done = client.embeddings.create(model=EMBED_MODEL, input=TEXTS)
+    assert done.object == "list" and done.model == EMBED_MODEL
+    assert [d.index for d in done.data] == [0, 1, 2]
+    assert {len(d.embedding) for d in done.data} == {EMBED_DIMENSIONS}
+    assert all(abs(_norm(d.embedding) - 1.0) < 1e-5 for d in done.data)  # normalised
+    first, other, again = (d.embedding for d in done.data)
+    assert again == pytest.approx(first, abs=1e-6) and other != pytest.approx(first, abs=1e-3)
+    tokenizer = ModelTokenizer.load(str(demo_model_path))
+    tokens = sum(len(tokenizer.encode(t)) for t in TEXTS)
+    assert (done.usage.prompt_tokens, done.usage.total_tokens) == (tokens, tokens)
+
+    floats = client.embeddings.create(model=EMBED_MODEL, input=TEXTS, encoding_format="float")
+    for f, b in zip(floats.data, done.data, strict=True):
+        assert f.embedding == pytest.approx(b.embedding, abs=1e-6)
+    raw = client.embeddings.create(model=EMBED_MODEL, input=TEXTS[0], encoding_format="base64")
+    encoded = raw.data[0].embedding
+    assert isinstance(encoded, str)  # left encoded when the caller asked for base64
+    decoded = array.array("f", base64.b64decode(encoded)).tolist()
+    assert decoded == pytest.approx(first, abs=1e-6)
+
+    # Token ids embed exactly as the text they encode.
+    ids = tokenizer.encode(TEXTS[0])
+    by_ids = client.embeddings.create(model=EMBED_MODEL, input=ids, encoding_format="float")
+    assert by_ids.data[0].embedding == pytest.approx(first, abs=1e-6)
+    lists = client.embeddings.create(model=EMBED_MODEL, input=[ids, ids[:3]])
+    assert len(lists.data) == 2 and lists.usage.prompt_tokens == len(ids) + 3
+
+
+def test_embeddings_usage_is_recorded(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    before = _embedding_usage(vllm_stack)
+    done = client.embeddings.create(model=EMBED_MODEL, input=["bill me", "and me too"])
+    after = eventually(
+        lambda: _embedding_usage(vllm_stack),
+        lambda rows: rows[0] == before[0] + 1,
+        timeout=30,
+        what="the embedding request's usage row",
+    )
+    assert after == (before[0] + 1, before[1] + done.usage.prompt_tokens, 0)
+
+
+def _embedding_usage(vllm_stack: VllmStack) -> tuple[int, int, int]:
+    with vllm_stack.db.session() as s:
+        count, inputs, outputs = s.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(UsageRecord.input_tokens), 0),
+                func.coalesce(func.sum(UsageRecord.output_tokens), 0),
+            ).where(UsageRecord.endpoint == "/v1/embeddings", UsageRecord.batch_id.is_(None))
+        ).one()
+    return int(count), int(inputs), int(outputs)
+
+
+def test_embeddings_refusals(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    cases: list[tuple[dict[str, Any], str, str]] = [
+        ({"model": VLLM_MODEL, "input": "x"}, "model", "not an embedding model"),
+        ({"model": EMBED_MODEL, "input": ""}, "input", "empty"),
+        ({"model": EMBED_MODEL, "input": ["a", ""]}, "input[1]", "empty"),
+        ({"model": EMBED_MODEL, "input": ["a"] * 2049}, "input", "2048"),
+        ({"model": EMBED_MODEL, "input": "word " * MAX_MODEL_LEN}, "input", "context length"),
+        ({"model": EMBED_MODEL, "input": [[1, 10**9]]}, "input", "vocabulary"),
+        ({"model": EMBED_MODEL, "input": "x", "dimensions": 8}, "dimensions", "dimensions"),
+    ]
+    for kwargs, param, words in cases:
+        with pytest.raises(openai.BadRequestError) as err:
+            client.embeddings.create(**kwargs)
+        assert err.value.status_code == 400, kwargs
+        assert err.value.param == param, kwargs
+        assert words in err.value.message, (kwargs, err.value.message)
+    # The model's own size is no reduction: accepted.
+    same = client.embeddings.create(model=EMBED_MODEL, input="x", dimensions=EMBED_DIMENSIONS)
+    assert len(same.data[0].embedding) == EMBED_DIMENSIONS
+    with pytest.raises(openai.BadRequestError, match="is an embedding model"):
+        client.chat.completions.create(model=EMBED_MODEL, messages=USER, max_tokens=4)
+
+
+def test_a_batch_of_embedding_lines_answers_every_custom_id(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    n = 40
+    lines = [
+        {
+            "custom_id": f"e{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": EMBED_MODEL, "input": [TEXTS[i % 2], f"line {i}"]},
+        }
+        for i in range(n)
+    ]
+    done = batch_finished(client, submit(client, lines, endpoint="/v1/embeddings").id, 300)
+    assert done.status == "completed" and done.request_counts.completed == n
+    out = lines_of(client, done.output_file_id)
+    assert Counter(x["custom_id"] for x in out) == Counter(f"e{i}" for i in range(n))
+    realtime = client.embeddings.create(model=EMBED_MODEL, input=TEXTS[:2], encoding_format="float")
+    for x in out:
+        assert x["response"]["status_code"] == 200
+        body = x["response"]["body"]
+        assert body["object"] == "list" and body["model"] == EMBED_MODEL
+        assert [d["index"] for d in body["data"]] == [0, 1]
+        i = int(x["custom_id"][1:])
+        expected = realtime.data[i % 2].embedding
+        assert body["data"][0]["embedding"] == pytest.approx(expected, abs=1e-6)
+        assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > 0
+
+    # A line naming the chat model fails validation with its line and param.
+    wrong = [{**lines[0], "body": {"model": VLLM_MODEL, "input": "x"}}]
+    failed = batch_finished(client, submit(client, wrong, endpoint="/v1/embeddings").id, 60)
+    assert failed.status == "failed" and failed.errors is not None
+    error = failed.errors.data[0]
+    assert (error.code, error.line, error.param) == ("invalid_model", 1, "body.model")
 
 
 def test_kill_9_mid_batch_loses_and_doubles_nothing_and_leaves_no_engine(

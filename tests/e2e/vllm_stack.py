@@ -1,4 +1,6 @@
-"""A platform stack of its own around ONE real vLLM worker (vLLM's CPU build), for test_vllm.
+"""A platform stack of its own around real vLLM workers (vLLM's CPU build), for test_vllm: one
+for the chat model and one for the embedding model (the same demo weights on vLLM's pooling
+runner, so nothing more is built).
 
 It has its own database, Redis db, API and control worker, because its catalog differs from the
 session stack's and control workers validate batches against their own catalog.
@@ -31,6 +33,10 @@ MAX_MODEL_LEN = 512
 BATCH_SIZE = 4
 WORKER = "vllm"
 READY_LINE = f"vLLM engine for {VLLM_MODEL} ready in"
+EMBED_MODEL = "demo-vllm-embed"
+EMBED_WORKER = "vllm-embed"
+EMBED_READY_LINE = f"vLLM engine for {EMBED_MODEL} ready in"
+EMBED_WORKER_ARGS = ["worker", "--queues", "realtime,batch", "--model", EMBED_MODEL]
 WORKER_ARGS = [
     "worker",
     "--queues",
@@ -120,7 +126,14 @@ def catalog_json(demo_path: Path) -> str:
                 "engine": "vllm",
                 "path": str(demo_path),
                 "engine_args": {"max_model_len": MAX_MODEL_LEN},
-            }
+            },
+            {
+                "name": EMBED_MODEL,
+                "engine": "vllm",
+                "task": "embed",
+                "path": str(demo_path),
+                "engine_args": {"max_model_len": MAX_MODEL_LEN},
+            },
         ]
     )
 
@@ -154,7 +167,16 @@ def run_vllm_stack(var_dir: Path, demo_model_path: Path) -> Iterator[VllmStack]:
         stack.start("web", ["web"])
         stack.start("control", ["control"])
         vs = VllmStack(stack, settings, db, key, 0.0)
+        # Both engines load at once; the chat worker's wait covers most of the other's.
+        stack.start(EMBED_WORKER, EMBED_WORKER_ARGS)
         vs.start_seconds = vs.start_worker()
+        eventually(
+            lambda: EMBED_READY_LINE in stack.log(EMBED_WORKER),
+            timeout=300,
+            interval=0.5,
+            what="the vLLM embedding engine",
+        )
+        stack.wait_queue(f"realtime.{EMBED_MODEL}", timeout=60)
         stack.wait_api()
         print(f"vLLM worker serving after {vs.start_seconds:.1f} s")
         yield vs

@@ -40,6 +40,7 @@ cancel, delete, input_items = store.cancel, store.delete, store.input_items
 
 def create(platform: Platform, owner: str, body: dict[str, Any]) -> ResponseObject | Streamed:
     spec = platform.model(body["model"])
+    spec.check_task(embeddings=False)
     background = bool(body.get("background"))
     if background and body.get("store") is False:
         raise invalid(

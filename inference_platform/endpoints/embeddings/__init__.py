@@ -1,0 +1,1 @@
+"""``/v1/embeddings``: embedding vectors from models declared with ``"task": "embed"``."""
