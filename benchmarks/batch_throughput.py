@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -87,6 +88,39 @@ def run_engine(host: EngineHost, bodies: list[dict[str, Any]], run: int) -> tupl
             raise item
         tokens[index] = item.completion_tokens
     return sum(tokens.values()), time.perf_counter() - started
+
+
+def cpu_seconds(stack: Stack | None) -> dict[str, float]:
+    """CPU seconds used so far by the stack's processes (with their children, such as vLLM's
+    engine core), by this process and its children, and by Postgres and Redis."""
+
+    def tree(proc: psutil.Process) -> list[psutil.Process]:
+        try:
+            return [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    groups: dict[str, list[psutil.Process]] = {"this process": tree(psutil.Process())}
+    for name, proc in (stack.procs if stack else {}).items():
+        groups[name] = tree(psutil.Process(proc.pid))
+    groups["postgres, redis"] = [
+        p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "redis-server")
+    ]
+    out = {}
+    for name, procs in groups.items():
+        total = 0.0
+        for p in procs:
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                continue
+        out[name] = total
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    return {k: round(after[k] - before.get(k, 0.0), 1) for k in after}
 
 
 def run_platform(
@@ -220,11 +254,16 @@ def main() -> None:
     platform_runs: list[tuple[int, float]] = []
     try:
         for run in range(args.runs):
+            before = cpu_seconds(stack)
             engine_runs.append(run_engine(host, bodies, run))
+            engine_cpu = cpu_delta(before, cpu_seconds(stack))
+            before = cpu_seconds(stack)
             tokens, seconds, marks = run_platform(stack, key, bodies)
+            platform_cpu = cpu_delta(before, cpu_seconds(stack))
             platform_runs.append((tokens, seconds))
             ratio = (tokens / seconds) / (engine_runs[-1][0] / engine_runs[-1][1])
             print(f"run {run + 1}: ratio {ratio:.2f}; platform timeline {marks}", flush=True)
+            print(f"  CPU seconds, engine run {engine_cpu}; platform run {platform_cpu}")
     finally:
         host.stop()
         stack.stop()

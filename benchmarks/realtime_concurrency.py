@@ -60,16 +60,22 @@ class Result:
         self.errors[name] = self.errors.get(name, 0) + 1
 
 
-async def one(client: openai.AsyncOpenAI, stream: bool, result: Result) -> None:
+async def one(
+    client: openai.AsyncOpenAI,
+    stream: bool,
+    result: Result,
+    model: str = MODEL,
+    tokens: int = TOKENS,
+) -> None:
     start = time.perf_counter()
     messages = [{"role": "user", "content": "Tell me about concurrency."}]
     try:
         if stream:
             first = None
             response = await client.chat.completions.create(
-                model=MODEL,
+                model=model,
                 messages=messages,
-                max_tokens=TOKENS,
+                max_tokens=tokens,
                 stream=True,  # type: ignore[arg-type]
             )
             async for chunk in response:
@@ -79,9 +85,9 @@ async def one(client: openai.AsyncOpenAI, stream: bool, result: Result) -> None:
             result.ttft.append((first or end) - start)
         else:
             await client.chat.completions.create(
-                model=MODEL,
+                model=model,
                 messages=messages,
-                max_tokens=TOKENS,  # type: ignore[arg-type]
+                max_tokens=tokens,  # type: ignore[arg-type]
             )
             end = time.perf_counter()
             result.ttft.append(end - start)
@@ -90,14 +96,20 @@ async def one(client: openai.AsyncOpenAI, stream: bool, result: Result) -> None:
         result.error(exc)
 
 
-async def one_raw(http: httpx.AsyncClient, stream: bool, result: Result) -> None:
+async def one_raw(
+    http: httpx.AsyncClient,
+    stream: bool,
+    result: Result,
+    model: str = MODEL,
+    tokens: int = TOKENS,
+) -> None:
     """The same request over plain HTTP, reading the stream without building SDK objects:
     on a 2-core machine the SDK's per-chunk parsing in the client competes with the server."""
     start = time.perf_counter()
     body = {
-        "model": MODEL,
+        "model": model,
         "messages": [{"role": "user", "content": "Tell me about concurrency."}],
-        "max_tokens": TOKENS,
+        "max_tokens": tokens,
         "stream": stream,
     }
     try:
@@ -118,7 +130,15 @@ async def one_raw(http: httpx.AsyncClient, stream: bool, result: Result) -> None
         result.error(exc)
 
 
-async def burst(base_url: str, key: str, n: int, stream: bool, sdk: bool) -> Result:
+async def burst(
+    base_url: str,
+    key: str,
+    n: int,
+    stream: bool,
+    sdk: bool,
+    model: str = MODEL,
+    tokens: int = TOKENS,
+) -> Result:
     result = Result()
     limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
     headers = {"Authorization": f"Bearer {key}"}
@@ -128,9 +148,9 @@ async def burst(base_url: str, key: str, n: int, stream: bool, sdk: bool) -> Res
     client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http)
     try:
         if sdk:
-            await asyncio.gather(*(one(client, stream, result) for _ in range(n)))
+            await asyncio.gather(*(one(client, stream, result, model, tokens) for _ in range(n)))
         else:
-            await asyncio.gather(*(one_raw(http, stream, result) for _ in range(n)))
+            await asyncio.gather(*(one_raw(http, stream, result, model, tokens) for _ in range(n)))
     finally:
         await client.close()
     return result
