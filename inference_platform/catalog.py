@@ -10,12 +10,16 @@
 ``tariffs`` are USD per million input and output tokens, per tier. ``"task": "embed"`` declares
 an embedding model: it serves ``/v1/embeddings`` (realtime and batch) on the vllm engine's
 pooling runner, and nothing else; the default ``"generate"`` serves every other endpoint.
+``tool_parser`` (vllm engine) names one of vLLM's tool-call parsers (``hermes``, ``llama3_json``,
+``mistral``, ...) that reads the model's own tool-call format: the model then serves
+``tool_choice: "auto"``.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +40,9 @@ EMBED_ENGINES = ("vllm",)
 EMBED_TIERS = ("realtime", "batch")
 # The README's example prices, so usage reports show what flex and batch save out of the box.
 DEMO_TARIFFS = {"realtime": (0.20, 0.60), "flex": (0.10, 0.30), "batch": (0.05, 0.15)}
+# The demo model writes its tool calls the Hermes way (see demo_model.CHAT_TEMPLATE).
+DEMO_TOOL_PARSER = "hermes"
+_PARSER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class ModelSpec:
     created: int = 1767225600
     owned_by: str = "inference-platform"
     task: str = GENERATE
+    # vLLM's tool-call parser for this model's output: enables ``tool_choice: "auto"``.
+    tool_parser: str | None = None
 
     def serves(self, tier: str) -> bool:
         return tier in self.tiers
@@ -122,6 +131,8 @@ def load_catalog(settings: Settings) -> Catalog:
             engine=engine,
             path=str(demo_model_path(settings)),
             tariffs=dict(DEMO_TARIFFS),
+            # Tool-call parsers are vLLM's: the transformers fallback serves no "auto".
+            tool_parser=DEMO_TOOL_PARSER if engine == "vllm" else None,
         )
         if engine not in EMBED_ENGINES:
             return Catalog([demo])
@@ -162,6 +173,14 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         if set(tiers) - set(EMBED_TIERS):
             raise ValueError(f"model {entry['name']!r}: embedding models offer {EMBED_TIERS}")
     tariffs = {k: (float(v[0]), float(v[1])) for k, v in entry.get("tariffs", {}).items()}
+    tool_parser = entry.get("tool_parser")
+    if tool_parser is not None:
+        if not isinstance(tool_parser, str) or not _PARSER_NAME.match(tool_parser):
+            raise ValueError(f"model {entry['name']!r}: tool_parser must be a parser's name")
+        if entry["engine"] != "vllm":
+            raise ValueError(
+                f"model {entry['name']!r}: tool_parser needs the vllm engine (vLLM's parsers)"
+            )
     return ModelSpec(
         name=str(entry["name"]),
         engine=str(entry["engine"]),
@@ -172,4 +191,5 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
         created=int(entry.get("created", 1767225600)),
         owned_by=str(entry.get("owned_by", "inference-platform")),
         task=task,
+        tool_parser=tool_parser,
     )

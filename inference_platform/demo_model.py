@@ -22,26 +22,37 @@ EOS_TOKEN = "</s>"
 PAD_TOKEN = "<pad>"
 ROLES = ("system", "developer", "user", "assistant")
 ROLE_TOKENS = tuple(f"<|{role}|>" for role in ROLES)
+# Hermes' tool-call markers, whole tokens as in the models that use them (vLLM's hermes parser
+# looks them up in the vocabulary). Not special: they must survive decoding into the text.
+TOOL_CALL_TOKENS = ("<tool_call>", "</tool_call>")
+# Written into the marker: a demo model built before the vocabulary had the tool-call tokens
+# is rebuilt (the weights depend on the vocabulary size).
+FORMAT = "format=2"
 
 VOCAB_SIZE = 1536
 CORPUS_SENTENCES = 4000
 WORD_LOGIT_SCALE = 20.0
 
 # ChatML-like: each turn is "<|role|>\ncontent</s>\n"; the generation prompt opens an assistant
-# turn so the model's EOS (</s>) also ends the assistant's answer. Tool calling: the function
-# definitions go into a system turn first, an assistant's calls are written as JSON, and a tool
-# result is a "tool" turn (its role written as plain text: it has no special token).
+# turn so the model's EOS (</s>) also ends the assistant's answer. Tool calling follows Hermes, so
+# vLLM's ``hermes`` parser reads the model's calls: the function definitions go into a system turn
+# first, an assistant's calls are written as <tool_call>{"name": ..., "arguments": ...}</tool_call>,
+# and a tool result is a "tool" turn (its role written as plain text: it has no special token).
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
-    "{% if tools %}<|system|>\nFunctions: {{ tools | tojson }}{{ eos_token }}\n{% endif %}"
+    "{% if tools %}<|system|>\nYou may call these functions: {{ tools | tojson }}\n"
+    'To call one, write <tool_call>{"name": <name>, "arguments": <object>}</tool_call>'
+    "{{ eos_token }}\n{% endif %}"
     "{% for message in messages %}"
     "{% if message['role'] not in ['system', 'developer', 'user', 'assistant', 'tool'] %}"
     "{{ raise_exception('Unsupported chat role: ' + message['role']) }}"
     "{% endif %}"
     "<|{{ message['role'] }}|>\n"
-    "{% if message['tool_calls'] %}"
-    "{% for call in message['tool_calls'] %}{{ call['function'] | tojson }}{% endfor %}"
-    "{% else %}{{ message['content'] }}{% endif %}"
+    "{% if message['content'] %}{{ message['content'] }}{% endif %}"
+    "{% for call in message['tool_calls'] or [] %}"
+    "<tool_call>{{ {'name': call['function']['name'], 'arguments': call['function']['arguments']}"
+    " | tojson }}</tool_call>"
+    "{% endfor %}"
     "{{ eos_token }}\n"
     "{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
@@ -97,7 +108,15 @@ def _corpus(seed: int) -> list[str]:
 
 def _train_tokenizer(seed: int) -> Any:
     """Train a byte-level BPE (any text encodes) and wrap it as a transformers tokenizer."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        AddedToken,
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     specials = [PAD_TOKEN, BOS_TOKEN, EOS_TOKEN, *ROLE_TOKENS]
@@ -111,6 +130,7 @@ def _train_tokenizer(seed: int) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(_corpus(seed), trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_CALL_TOKENS])
     # Plain prompts get a BOS like Llama tokenizers; the chat template writes its own BOS and
     # engines skip the automatic one when the text already starts with it.
     bos_id = tok.token_to_id(BOS_TOKEN)
@@ -218,6 +238,14 @@ def is_demo_model(path: str | Path) -> bool:
     return (Path(path) / _MARKER).is_file()
 
 
+def _is_current(path: Path) -> bool:
+    """True when the demo model at ``path`` has today's vocabulary (tool-call tokens)."""
+    try:
+        return FORMAT in (path / _MARKER).read_text().split()
+    except OSError:
+        return False
+
+
 def _publish(tmp: Path, target: Path) -> None:
     """Atomically move the finished build into place; losing a race to another builder is fine."""
     if target.is_dir() and not any(target.iterdir()):
@@ -241,10 +269,11 @@ def build_demo_model(path: str | Path, *, seed: int = 0) -> Path:
     to ``path`` and renames it into place, so readers never see a half-written model.
     """
     target = Path(path).expanduser().resolve()
-    if is_demo_model(target):
+    if is_demo_model(target) and _is_current(target):
         _refresh_template(target)
         return target
-    if target.exists() and not (target.is_dir() and not any(target.iterdir())):
+    outdated = is_demo_model(target)
+    if not outdated and target.exists() and not (target.is_dir() and not any(target.iterdir())):
         raise FileExistsError(f"{target} exists and is not a demo model; refusing to overwrite it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
@@ -254,13 +283,28 @@ def build_demo_model(path: str | Path, *, seed: int = 0) -> Path:
         tokenizer.save_pretrained(tmp)
         _make_portable(tmp)
         model.save_pretrained(tmp)
-        (tmp / _MARKER).write_text(f"seed={seed}\n")
+        (tmp / _MARKER).write_text(f"seed={seed}\n{FORMAT}\n")
         _make_readable(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if outdated:
+        _retire(target)
     _publish(tmp, target)
     return target
+
+
+def _retire(target: Path) -> None:
+    """Move an outdated demo model aside (then delete it) so the new build can take its
+    place; another builder may have done so already, which is fine."""
+    if _is_current(target):
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    try:
+        os.rename(target, old / target.name)
+    except OSError:
+        pass
+    shutil.rmtree(old, ignore_errors=True)
 
 
 # The demo embedding model: the same tiny Llama with other weights. vLLM's pooling runner turns

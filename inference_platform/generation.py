@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from inference_platform import structured
+from inference_platform import structured, tool_calls
 from inference_platform.engines.base import (
     ContextLengthError,
     Delta,
@@ -202,6 +202,10 @@ def plan(
 ) -> tuple[list[GenerationRequest], list[int]]:
     """Engine requests for one API request, and for each the index of its prompt."""
     check_features(host, body)
+    parse_tools = tool_calls.parser_tools(body)
+    if parse_tools is not None and host.engine.tool_parser is None:
+        engine = host.engine
+        raise UnsupportedByEngine(tool_calls.no_parser(engine.model_name), param="tool_choice")
     if endpoint == COMPLETIONS:
         raw = body["prompt"]
         prompts = [raw] if isinstance(raw, str) else list(raw)
@@ -245,6 +249,7 @@ def plan(
                     prompt=prompt,
                     params=params,
                     priority=TIER_PRIORITY.get(tier, 0),
+                    tools=parse_tools,
                 )
             )
             prompt_of.append(p_index)

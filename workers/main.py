@@ -65,7 +65,9 @@ def run_worker(
         engine_args["task"] = EMBED  # the engine loads the model as an embedding model
     # The catalog may size the engine's batch itself; the feeds follow the engine.
     batch_size = int(engine_args["batch_size"])
-    engine = build_engine(spec.engine, spec.name, spec.path, engine_args)
+    engine = build_engine(
+        spec.engine, spec.name, spec.path, engine_args, tool_parser=spec.tool_parser
+    )
     # Sharing one engine across tiers: cap flex/batch generations so realtime has room.
     if background_slots is None and "realtime" in tiers and len(tiers) > 1:
         background_slots = max(1, batch_size * 3 // 4)

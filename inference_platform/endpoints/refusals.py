@@ -31,10 +31,6 @@ REFUSED: tuple[tuple[str, tuple[str, ...], Accepted], ...] = (
     ("tools", (COMPLETIONS,), OFF),
     ("tool_choice", (COMPLETIONS,), OFF),
     ("parallel_tool_calls", (COMPLETIONS,), (None, True, False)),
-    # Responses function tools (function_call items) are not implemented: only "off".
-    ("tools", (RESPONSES,), (None, [])),
-    ("tool_choice", (RESPONSES,), (None, "auto", "none")),
-    ("parallel_tool_calls", (RESPONSES,), (None, True, False)),
     ("reasoning_effort", (CHAT,), (None,)),
     ("suffix", (COMPLETIONS,), (None, "")),
     # Several samples per choice, keeping the best: only the trivial case.

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from inference_platform import flex, ids, jobs, realtime
+from inference_platform import flex, ids, jobs, realtime, tool_calls
 from inference_platform.endpoints.protocol import DONE, Streamed, StreamItem
 from inference_platform.errors import PlatformError
 from inference_platform.events import Event
@@ -37,6 +37,8 @@ def create(
     platform: Platform, owner: str, body: dict[str, Any], family: Family
 ) -> Mapping[str, Any] | Streamed:
     """Run ``body`` in its tier: the whole object, or its stream."""
+    spec = platform.model(body.get("model"))
+    tool_calls.check_parser(spec.name, spec.tool_parser, body)
     if tier_for(body.get("service_tier")) == FLEX:
         return _flex(platform, owner, body, family)
     job = realtime.submit(

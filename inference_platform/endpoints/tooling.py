@@ -2,9 +2,10 @@
 the Chat Completions, Completions and Responses schemas.
 
 Shapes are checked here so a malformed tool or schema gets a 400 naming it, never an engine
-error later. ``tool_choice: "auto"`` with tools is refused: it needs a tool-call parser for
-the model's own format, which no catalog model declares; ``required`` and a named function
-are forced through structured outputs and work for every model on the vllm engine.
+error later. ``tool_choice: "auto"`` (the default with tools) needs a tool-call parser for the
+model's own format: models whose catalog entry names one serve it, others refuse it with a 400
+(``tool_calls``); ``required`` and a named function are forced through structured outputs and
+work for every model on the vllm engine.
 """
 
 from __future__ import annotations
@@ -18,12 +19,6 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from inference_platform.endpoints.protocol import Int, StrictBoolean, described
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-AUTO_REFUSED = (
-    "`tool_choice` `auto` is not supported: it needs a tool-call parser for the model's own "
-    'format and this server has none configured. Use "required" or name a function '
-    '({"type": "function", "function": {"name": ...}}), which are forced through '
-    'structured outputs, or "none".'
-)
 
 
 def _schema_object(value: Any, what: str) -> None:
@@ -72,12 +67,10 @@ class ToolsField(fields.Field[list[dict[str, Any]]]):
 
 
 class ToolChoiceField(fields.Field[str | dict[str, Any]]):
-    """``tool_choice``: ``none``, ``required``, or one named function."""
+    """``tool_choice``: ``none``, ``auto``, ``required``, or one named function."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
-        if value == "auto":
-            raise ValidationError(AUTO_REFUSED)
-        if value in ("none", "required"):
+        if value in ("none", "auto", "required"):
             return value
         if isinstance(value, Mapping) and value.get("type") == "function":
             inner = value.get("function")
@@ -85,7 +78,7 @@ class ToolChoiceField(fields.Field[str | dict[str, Any]]):
             if isinstance(name, str):
                 return value
         raise ValidationError(
-            '"none", "required" or {"type": "function", "function": {"name": ...}}.'
+            '"none", "auto", "required" or {"type": "function", "function": {"name": ...}}.'
         )
 
 
@@ -93,9 +86,7 @@ def check_tool_choice(data: Mapping[str, Any]) -> None:
     """The choice must fit the tools: a named function among them, required with some."""
     choice = data.get("tool_choice")
     tools = data.get("tools") or []
-    if choice is None and tools:
-        raise ValidationError({"tool_choice": [AUTO_REFUSED]})
-    if choice in (None, "none"):
+    if choice in (None, "none", "auto"):
         return
     names = {(t.get("function") or t).get("name") for t in tools}
     if not names:
@@ -202,7 +193,9 @@ class ToolFields(Schema):
     tools = ToolsField(allow_none=True, metadata=described("Function tools the model may call."))
     tool_choice = ToolChoiceField(
         allow_none=True,
-        metadata=described('"none", "required" or a named function; "auto" is refused.'),
+        metadata=described(
+            '"none", "auto" (models with a tool parser), "required" or a named function.'
+        ),
     )
     parallel_tool_calls = StrictBoolean(
         allow_none=True,

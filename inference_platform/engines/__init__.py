@@ -29,9 +29,15 @@ ENGINE_KINDS: dict[str, tuple[str, str]] = {
 
 
 def build_engine(
-    kind: str, model_name: str, path: str | None, engine_args: dict[str, Any] | None = None
+    kind: str,
+    model_name: str,
+    path: str | None,
+    engine_args: dict[str, Any] | None = None,
+    *,
+    tool_parser: str | None = None,
 ) -> Engine:
-    """Instantiate (not start) the engine of ``kind`` for one model."""
+    """Instantiate (not start) the engine of ``kind`` for one model; ``tool_parser`` is the
+    catalog's tool-call parser (vllm engine only)."""
     try:
         module_name, class_name = ENGINE_KINDS[kind]
     except KeyError:
@@ -39,6 +45,7 @@ def build_engine(
         raise ValueError(f"unknown engine kind {kind!r}; expected one of: {known}") from None
     engine_cls = getattr(importlib.import_module(module_name), class_name)
     engine: Engine = engine_cls(model_name, path, dict(engine_args or {}))
+    engine.tool_parser = tool_parser
     return engine
 
 

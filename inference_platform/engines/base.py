@@ -114,6 +114,9 @@ class GenerationRequest:
     # False: only the end is read (batch lines, clients that do not stream), so an engine
     # may deliver the whole text in its final delta instead of token by token.
     stream: bool = True
+    # ``tool_choice: "auto"``: the request's function tools (Chat shape, JSON). The engine runs
+    # its tool-call parser on the whole text and returns the ``tool_calls`` envelope instead.
+    tools: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,8 @@ class Engine(abc.ABC):
     simulated: bool = False
     #: Request features beyond plain sampling that this engine honours (see ``features``).
     features: frozenset[str] = frozenset()
+    #: The catalog's tool-call parser (``tool_parser``); None: ``auto`` tool choice is refused.
+    tool_parser: str | None = None
 
     def __init__(self, model_name: str, path: str | None, engine_args: dict[str, Any]) -> None:
         self.model_name = model_name

@@ -24,7 +24,7 @@ import os
 import subprocess
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from typing import Any
 
@@ -45,6 +45,7 @@ from inference_platform.engines.base import (
 )
 from inference_platform.engines.child_guard import start_guard, stop_guard
 from inference_platform.engines.tokenizer import ModelTokenizer
+from inference_platform.engines.tool_parsing import ToolCallParser
 from inference_platform.structured import PENALTIES, STRUCTURED
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class VLLMEngine(Engine):
         self._use_priority = False
         self._streams: dict[str, _Stream] = {}
         self._guard: subprocess.Popen[bytes] | None = None
+        self._tool_calls: ToolCallParser | None = None
         # Set at start for a model on the pooling runner: what embedding requests check.
         self._embeddings: _EmbeddingShape | None = None
 
@@ -172,6 +174,9 @@ class VLLMEngine(Engine):
         self._tok = await asyncio.to_thread(
             ModelTokenizer.load, tokenizer_path, trust_remote_code=trust
         )
+        if self.tool_parser is not None:
+            # Before the weights load: an unknown parser name fails the start at once.
+            self._tool_calls = ToolCallParser(self.tool_parser, self._tok.raw)
         log.info(
             "starting vLLM %s (%s) for %s: loading weights and profiling, once per process",
             vllm_version(),
@@ -253,6 +258,9 @@ class VLLMEngine(Engine):
             raise context_length_error(len(prompt_ids), max_tokens, self.max_model_len)
         if request.request_id in self._streams:
             raise EngineError(f"request id {request.request_id!r} is already in use")
+        if request.tools is not None:
+            # Tool calls are parsed from the whole text: no per-token output is needed.
+            request = replace(request, stream=False)
         stream = _Stream()
         stream.task = asyncio.get_running_loop().create_task(
             self._pump(request, prompt_ids, stream.queue)
@@ -263,6 +271,8 @@ class VLLMEngine(Engine):
                 item = await stream.queue.get()
                 if isinstance(item, EngineError):
                     raise item
+                if request.tools is not None and item.finish_reason is not None:
+                    item = replace(item, text=self._tool_parser().parse(item.text, request.tools))
                 yield item
                 if item.finish_reason is not None:
                     return
@@ -329,6 +339,11 @@ class VLLMEngine(Engine):
 
     # ----------------------------------------------------------------------------- internals
 
+    def _tool_parser(self) -> ToolCallParser:
+        if self._tool_calls is None:
+            raise EngineError(f"the model {self.model_name!r} has no tool parser configured")
+        return self._tool_calls
+
     def _require_tokenizer(self) -> ModelTokenizer:
         if self._tok is None:
             raise EngineError("the engine is not started")
@@ -374,9 +389,14 @@ class VLLMEngine(Engine):
         kwargs: dict[str, Any] = {"priority": request.priority} if self._use_priority else {}
         completion_tokens = 0
         try:
+            sampling = self._sampling_params(request.params, request.stream)
+            if request.tools is not None:
+                sampling.skip_special_tokens = self._tool_parser().skip_special_tokens(
+                    request.tools
+                )
             outputs = self._llm.generate(
                 {"prompt_token_ids": prompt_ids},
-                self._sampling_params(request.params, request.stream),
+                sampling,
                 request.request_id,
                 **kwargs,
             )

@@ -8,7 +8,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from marshmallow import ValidationError, fields, validate
 
-from inference_platform import structured
+from inference_platform import structured, tool_calls
 from inference_platform.endpoints.protocol import (
     SYSTEM_FINGERPRINT,
     CompletionUsage,
@@ -195,12 +195,14 @@ def _choice(
         "refusal": None,
         "annotations": [],
     }
-    calls = structured.parse_calls(body, text, id, index) if body is not None else None
-    if calls is not None:
-        message["content"] = None
-        message["tool_calls"] = [tool_call(c) for c in calls]
-        if finish in (None, "stop"):
-            finish = "tool_calls"
+    # A forced call's JSON, or the calls an "auto" request's parser found, become tool_calls.
+    out = tool_calls.split(body, text, id, index) if body is not None else None
+    if out is not None:
+        message["content"] = out.content
+        if out.calls is not None:
+            message["tool_calls"] = [tool_call(c) for c in out.calls]
+            if finish in (None, "stop"):
+                finish = "tool_calls"
     return {"index": index, "message": message, "logprobs": None, "finish_reason": finish or "stop"}
 
 

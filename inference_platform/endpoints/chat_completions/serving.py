@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from inference_platform import ids, realtime, structured
+from inference_platform import ids, realtime, structured, tool_calls
 from inference_platform.endpoints import serving
 from inference_platform.endpoints.chat_completions.protocol import (
     ChatCompletion,
@@ -56,7 +56,8 @@ def _chunks(job: realtime.Submitted, events: Iterator[Event]) -> Iterator[ChatCo
 
     roles = {"role": "assistant", "content": ""}
     yield chunk([chunk_choice(i, roles) for i in range(choice_count(job.body))])
-    calls = _ToolCallDeltas(job) if structured.tool_mode(job.body) else None
+    parsed = structured.tool_mode(job.body) or tool_calls.parses_auto(job.body)
+    calls = _ToolCallDeltas(job) if parsed else None
     for event in events:
         if isinstance(event, TextDelta):
             delta = calls.text(event) if calls else {"content": event.text}
@@ -74,11 +75,12 @@ def _chunks(job: realtime.Submitted, events: Iterator[Event]) -> Iterator[ChatCo
 
 
 class _ToolCallDeltas:
-    """Stream deltas of a forced tool call.
+    """Stream deltas of a forced tool call, or of an ``auto`` request's output.
 
     A named function's text IS its arguments: it streams as argument deltas, the first one
     with the call's id and name. ``required`` generates a list of calls, which is only known
-    whole: those calls go out in one delta when the choice ends.
+    whole: those calls go out in one delta when the choice ends. So does an ``auto`` request's
+    output (the engine parses it whole): its content, its calls, or both, in one delta.
     """
 
     def __init__(self, job: realtime.Submitted) -> None:
@@ -105,14 +107,15 @@ class _ToolCallDeltas:
     def end(self, event: ChoiceEnd) -> tuple[dict[str, Any] | None, str]:
         text = self.texts.get(event.index, "")
         finish = event.finish_reason
-        calls = structured.parse_calls(self.job.body, text, self.job.id, event.index)
-        if calls is not None and finish == "stop":
+        out = tool_calls.split(self.job.body, text, self.job.id, event.index)
+        if out.calls is not None and finish == "stop":
             finish = "tool_calls"
         if self.name is not None:
             return None, finish  # the arguments already went out
-        if calls is None:
-            return ({"content": text} if text else None), finish
-        return {"tool_calls": [tool_call(c, k) for k, c in enumerate(calls)]}, finish
+        delta: dict[str, Any] = {"content": out.content} if out.content else {}
+        if out.calls is not None:
+            delta["tool_calls"] = [tool_call(c, k) for k, c in enumerate(out.calls)]
+        return (delta or None), finish
 
 
 FAMILY = serving.Family(CHAT, ids.CHAT, choice_count, _build, _chunks)

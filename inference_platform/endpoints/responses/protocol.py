@@ -1,14 +1,15 @@
-"""``/v1/responses``: the request schemas, and the ``response`` object and its output
-message, as the OpenAI SDK reads them."""
+"""``/v1/responses``: the request schemas, and the ``response`` object and its output items
+(the assistant message, function calls), as the OpenAI SDK reads them."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
-from inference_platform import ids
+from inference_platform import ids, tool_calls
 from inference_platform.endpoints.protocol import (
     SamplingFields,
     StrictBoolean,
@@ -16,8 +17,14 @@ from inference_platform.endpoints.protocol import (
     token_limit,
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
-from inference_platform.endpoints.tooling import TextSchema
+from inference_platform.endpoints.tooling import (
+    TextSchema,
+    ToolChoiceField,
+    ToolsField,
+    check_tool_choice,
+)
 from inference_platform.generation import RESPONSES
+from inference_platform.structured import ToolCall
 from inference_platform.tiers import reported_tier
 
 # A ``response`` object as stored and returned (its keys are those ``response`` builds).
@@ -26,6 +33,10 @@ ResponseObject = dict[str, Any]
 ROLES = ("user", "assistant", "system", "developer")
 TEXT_PARTS = ("input_text", "output_text")
 ITEM_KEYS = frozenset({"type", "role", "content", "id", "status"})
+# Function calls a client sends back (as it got them), and the results of running them.
+CALL_KEYS = frozenset({"type", "id", "call_id", "name", "arguments", "status"})
+CALL_OUTPUT_KEYS = frozenset({"type", "id", "call_id", "output", "status"})
+FUNCTION_CALL_ID = "fc_"
 
 
 def _check_parts(content: list[Any]) -> None:
@@ -46,13 +57,40 @@ def _check_parts(content: list[Any]) -> None:
             raise ValidationError({"content": {index: ["a text part needs a string `text`."]}})
 
 
+def _check_strings(item: dict[str, Any], keys: frozenset[str], names: tuple[str, ...]) -> None:
+    unknown = set(item) - keys
+    if unknown:
+        raise ValidationError(
+            f"unknown keys in a {item['type']} item: {', '.join(sorted(unknown))}."
+        )
+    for name in names:
+        if not isinstance(item.get(name), str) or not item[name]:
+            raise ValidationError({name: [f"a {item['type']} item needs a string `{name}`."]})
+
+
+def _check_call_output(item: dict[str, Any]) -> None:
+    _check_strings(item, CALL_OUTPUT_KEYS, ("call_id",))
+    output = item.get("output")
+    if isinstance(output, list):
+        _check_parts(output)
+    elif not isinstance(output, str):
+        raise ValidationError({"output": ["must be a string or a list of text parts."]})
+
+
 def _check_item(item: Any) -> None:
     if not isinstance(item, dict):
         raise ValidationError("each input item must be an object.")
     kind = item.get("type", "message")
+    if kind == "function_call":
+        _check_strings(item, CALL_KEYS, ("call_id", "name", "arguments"))
+        return
+    if kind == "function_call_output":
+        _check_call_output(item)
+        return
     if kind != "message":
         raise ValidationError(
-            f"input items of type {kind!r} are not supported by this server; send messages."
+            f"input items of type {kind!r} are not supported by this server; send messages, "
+            "function_call and function_call_output items."
         )
     unknown = set(item) - ITEM_KEYS
     if unknown:
@@ -69,7 +107,8 @@ def _check_item(item: Any) -> None:
 
 
 class InputField(fields.Field[str | list[dict[str, Any]]]):
-    """``input``: a string, or a non-empty list of message items with text content."""
+    """``input``: a string, or a non-empty list of message items with text content,
+    function calls and their outputs."""
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str):
@@ -88,7 +127,11 @@ class ResponseCreateRequestSchema(SamplingFields, RefusesUnsupported):
     endpoint = RESPONSES
 
     input = InputField(
-        required=True, metadata=described("A string, or message items with text content.")
+        required=True,
+        metadata=described(
+            "A string, or items: messages with text content, function_call and "
+            "function_call_output."
+        ),
     )
     instructions = fields.String(
         allow_none=True,
@@ -112,6 +155,24 @@ class ResponseCreateRequestSchema(SamplingFields, RefusesUnsupported):
         allow_none=True,
         metadata=described("Output format: `json_schema` or `json_object` (vllm engine)."),
     )
+    tools = ToolsField(
+        flat=True, allow_none=True, metadata=described("Function tools the model may call.")
+    )
+    tool_choice = ToolChoiceField(
+        allow_none=True,
+        metadata=described(
+            '"none", "auto" (models with a tool parser), "required" or '
+            '{"type": "function", "name": ...} (vllm engine).'
+        ),
+    )
+    parallel_tool_calls = StrictBoolean(
+        allow_none=True,
+        metadata=described("With `required`, allow several calls in one turn (default true)."),
+    )
+
+    @validates_schema
+    def _check_choice(self, data: dict[str, Any], **_: Any) -> None:
+        check_tool_choice(data)
 
 
 class ResponseRetrieveRequestSchema(RefusesUnsupported):
@@ -174,6 +235,43 @@ def output_message(response_id: str, text: str, status: str) -> dict[str, Any]:
     }
 
 
+def function_call_item(call: ToolCall, status: str = "completed") -> dict[str, Any]:
+    """A ``function_call`` output item; its id is derived from the call's, which is derived
+    from the response id, so every path names it the same."""
+    return {
+        "id": FUNCTION_CALL_ID + call.id.removeprefix("call_"),
+        "type": "function_call",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": call.arguments,
+        "status": status,
+    }
+
+
+def output_items(response_id: str, body: Mapping[str, Any], text: str, status: str) -> list[Any]:
+    """A response's output: the assistant message, and a function_call item per call (a
+    forced call's JSON, or what an ``auto`` request's parser found)."""
+    out = tool_calls.split(body, text, response_id)
+    if out.calls is None:
+        return [output_message(response_id, out.content or "", status)]
+    items = [output_message(response_id, out.content, status)] if out.content else []
+    return items + [function_call_item(c, status) for c in out.calls]
+
+
+def _echo_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The request's function tools as the Response echoes them (every FunctionTool key)."""
+    return [
+        {
+            "type": "function",
+            "name": t["name"],
+            "description": t.get("description"),
+            "parameters": t.get("parameters"),
+            "strict": t.get("strict", True),
+        }
+        for t in body.get("tools") or ()
+    ]
+
+
 def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
@@ -216,15 +314,15 @@ def response(
         "max_tool_calls": None,
         "model": body["model"],
         "output": output or [],
-        "parallel_tool_calls": True,
+        "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
         "reasoning": {"effort": None, "summary": None},
         "service_tier": reported_tier(body.get("service_tier")),
         "store": body.get("store") is not False,
         "temperature": 1.0 if temperature is None else temperature,
         "text": {"format": (body.get("text") or {}).get("format") or {"type": "text"}},
-        "tool_choice": "auto",
-        "tools": [],
+        "tool_choice": body.get("tool_choice") or "auto",
+        "tools": _echo_tools(body),
         "top_logprobs": 0,
         "top_p": 1.0 if top_p is None else top_p,
         "truncation": "disabled",
@@ -256,7 +354,7 @@ def finished(
     if status == "completed" and finish_reason == "length" and body.get("max_output_tokens"):
         status, reason = "incomplete", "max_output_tokens"
     item_status = "completed" if status == "completed" else "incomplete"
-    output = [output_message(id, text, item_status)] if text is not None else []
+    output = output_items(id, body, text, item_status) if text is not None else []
     counted = input_tokens is not None and output_tokens is not None
     return response(
         id=id,

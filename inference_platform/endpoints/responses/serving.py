@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from inference_platform import events as channel
-from inference_platform import flex, ids, jobs, realtime
+from inference_platform import flex, ids, jobs, realtime, tool_calls
 from inference_platform.db.models import Request
 from inference_platform.endpoints.protocol import Streamed
 from inference_platform.endpoints.responses import inputs, protocol, store
@@ -41,6 +41,7 @@ cancel, delete, input_items = store.cancel, store.delete, store.input_items
 def create(platform: Platform, owner: str, body: dict[str, Any]) -> ResponseObject | Streamed:
     spec = platform.model(body["model"])
     spec.check_task(embeddings=False)
+    tool_calls.check_parser(spec.name, spec.tool_parser, body)
     background = bool(body.get("background"))
     if background and body.get("store") is False:
         raise invalid(
@@ -55,10 +56,10 @@ def create(platform: Platform, owner: str, body: dict[str, Any]) -> ResponseObje
 
 def _prepare(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, Any]:
     """Resolve the conversation (input items, history, messages) into the body."""
-    previous, previous_text = None, None
+    previous, previous_output = None, None
     if body.get("previous_response_id"):
-        previous, previous_text = store.previous(platform, owner, body["previous_response_id"])
-    return Conversation.resolve(body, previous, previous_text).attach(body)
+        previous, previous_output = store.previous(platform, owner, body["previous_response_id"])
+    return Conversation.resolve(body, previous, previous_output).attach(body)
 
 
 # -- durable: background and flex ----------------------------------------------------------

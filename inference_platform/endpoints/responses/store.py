@@ -107,15 +107,17 @@ def save_finished(
         s.execute(insert(Request).values(**values).on_conflict_do_nothing(index_elements=["id"]))
 
 
-def previous(platform: Platform, owner: str, response_id: str) -> tuple[dict[str, Any], str]:
-    """The body and output text of the response a new one continues (404 if not ours)."""
+def previous(
+    platform: Platform, owner: str, response_id: str
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The body and output items of the response a new one continues (404 if not ours)."""
     row = load(platform, owner, response_id, param="previous_response_id")
     if row.status in jobs.RUNNING:
         raise invalid(
             f"Response '{response_id}' has not finished yet; wait for it before continuing.",
             param="previous_response_id",
         )
-    return row.body, inputs.output_text(row.result)
+    return row.body, list((row.result or {}).get("output") or [])
 
 
 def cancel(platform: Platform, owner: str, response_id: str) -> dict[str, Any]:

@@ -7,6 +7,12 @@ second ``started``, ``choice_end``) produce nothing, so a retried attempt that c
 earlier one's text keeps the numbering intact.
 
 When the channel has expired, ``synthesize`` rebuilds the sequence from the stored object.
+
+With function tools on, the output (a message, function calls, or both) is only known once
+the text is whole (a forced call's JSON, or the envelope of an ``auto`` request's parser), so
+its items are announced and filled from the final object when the response ends, each with
+the events the SDK expects: ``output_item.added``, then the text or
+``function_call_arguments`` delta and done events, then ``output_item.done``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,12 @@ from inference_platform.endpoints.responses.protocol import (
     output_message,
     output_text_part,
 )
+
+
+# Function tools are on unless the request turned them off (``tool_choice: "none"``).
+def _tools_on(base: dict[str, Any]) -> bool:
+    return bool(base.get("tools")) and base.get("tool_choice") != "none"
+
 
 __all__ = ["KEEPALIVE", "Event", "StreamBuilder", "after", "synthesize"]
 
@@ -44,6 +56,8 @@ class StreamBuilder:
         self.opened = False
         self.finish_reason: str | None = None
         self.item_id = message_id(base["id"])
+        # Items come from the final object (see the module's docstring).
+        self.deferred = _tools_on(base)
 
     def _event(self, kind: str, **fields: Any) -> Event:
         payload = {"type": kind, **fields, "sequence_number": self.seq}
@@ -94,6 +108,9 @@ class StreamBuilder:
             return []
         if not event.text:
             return []
+        if self.deferred:
+            self.text += event.text
+            return self._start()
         out = self._open()
         self.text += event.text
         out.append(
@@ -106,7 +123,11 @@ class StreamBuilder:
     def finish(self, final: dict[str, Any]) -> list[Event]:
         """Close the open output item and end with the event that matches ``final``."""
         out: list[Event] = []
-        if final.get("output") and not self.opened:
+        if self.deferred:
+            out += self._start() if final.get("output") else []
+            for index, item in enumerate(final.get("output") or ()):
+                out += self._item(index, item)
+        elif final.get("output") and not self.opened:
             out += self._open()  # finished without any text (e.g. an immediate end of text)
         if self.opened:
             part = output_text_part(self.text)
@@ -122,6 +143,33 @@ class StreamBuilder:
         kind = FINAL_EVENT_TYPES.get(final["status"], "response.incomplete")
         out.append(self._event(kind, response=final))
         return out
+
+    def _item(self, index: int, item: dict[str, Any]) -> list[Event]:
+        """The whole event sequence of one finished output item."""
+        if item["type"] == "function_call":
+            where = {"item_id": item["id"], "output_index": index}
+            args = item["arguments"]
+            return [
+                self._event(
+                    "response.output_item.added",
+                    output_index=index,
+                    item={**item, "arguments": "", "status": "in_progress"},
+                ),
+                self._event("response.function_call_arguments.delta", **where, delta=args),
+                self._event("response.function_call_arguments.done", **where, arguments=args),
+                self._event("response.output_item.done", output_index=index, item=item),
+            ]
+        text = "".join(p.get("text", "") for p in item.get("content", ()))
+        where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+        opened = {**item, "status": "in_progress", "content": []}
+        return [
+            self._event("response.output_item.added", output_index=index, item=opened),
+            self._event("response.content_part.added", **where, part=output_text_part("")),
+            self._event("response.output_text.delta", **where, delta=text, logprobs=[]),
+            self._event("response.output_text.done", **where, text=text, logprobs=[]),
+            self._event("response.content_part.done", **where, part=output_text_part(text)),
+            self._event("response.output_item.done", output_index=index, item=item),
+        ]
 
 
 def synthesize(base: dict[str, Any], final: dict[str, Any], text: str) -> list[Event]:
