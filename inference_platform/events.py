@@ -9,7 +9,8 @@ The events, in the order a request produces them:
 * ``Started`` — a worker took the request (one per attempt of a durable job).
 * ``TextDelta`` — generated text of one choice. Durable jobs also carry running token counts
   (``output_tokens``, ``prompt_tokens``) so whoever stops or retries the job can tell what was
-  already produced without a tokenizer.
+  already produced without a tokenizer. A request that asked for log probabilities gets them
+  in ``logprobs``, one ``[token, logprob, [[token, logprob], ...]]`` list per token.
 * ``ChoiceEnd`` — one choice finished, with its ``finish_reason``.
 * ``End`` — the request finished; nothing follows. For a client that does not stream, deltas
   are left out and ``End.choices`` carries every choice whole (an embedding request's vectors
@@ -35,6 +36,7 @@ from typing import Any
 
 import redis
 
+from inference_platform.engines.base import TokenLogprob
 from inference_platform.hub import Hub, Subscription
 
 CANCEL_CHANNEL = "cancel"
@@ -71,6 +73,7 @@ class TextDelta:
     text: str
     output_tokens: int | None = None
     prompt_tokens: int | None = None
+    logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class End:
     status: str | None = None
     # Whole choices as (text, finish_reason), for clients that do not stream.
     choices: tuple[tuple[str, str | None], ...] | None = None
+    # And their tokens' log probabilities, when the request asked for them.
+    logprobs: tuple[tuple[TokenLogprob, ...], ...] | None = None
     # The final object of a stopped job, so readers need not wait for the row.
     result: dict[str, Any] | None = None
     # An embedding request's vectors, one per input in order, as OpenAI's base64 strings.
@@ -147,8 +152,18 @@ def decode(raw: str | bytes) -> Event:
             data["choices"] = tuple((text, finish) for text, finish in data["choices"])
         if data.get("embeddings") is not None:
             data["embeddings"] = tuple(data["embeddings"])
+        if data.get("logprobs") is not None:
+            data["logprobs"] = tuple(_token_logprobs(c) for c in data["logprobs"])
+    elif cls is TextDelta and data.get("logprobs") is not None:
+        data["logprobs"] = _token_logprobs(data["logprobs"])
     event: Event = cls(**data)
     return event
+
+
+def _token_logprobs(raw: list[Any]) -> tuple[TokenLogprob, ...]:
+    return tuple(
+        TokenLogprob(token, logprob, tuple((t, lp) for t, lp in top)) for token, logprob, top in raw
+    )
 
 
 def stream_key(request_id: str) -> str:

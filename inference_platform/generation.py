@@ -18,6 +18,7 @@ from inference_platform.engines.base import (
     EngineError,
     GenerationRequest,
     SamplingParams,
+    TokenLogprob,
     UnsupportedByEngine,
 )
 from inference_platform.engines.host import EngineHost
@@ -45,6 +46,8 @@ class Choice:
     completion_tokens: int = 0
     # Tokens an earlier attempt produced (a retried job continues its text).
     prior_tokens: int = 0
+    # One entry per generated token, when the request asked for log probabilities.
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 @dataclass
@@ -71,6 +74,7 @@ class GenerationResult:
         """Fold one engine delta into its choice: every path accumulates output this way."""
         choice = self.choices[index]
         choice.text += delta.text
+        choice.logprobs.extend(delta.logprobs)
         # A continued choice keeps its original prompt count (its text became prompt).
         choice.prompt_tokens = choice.prompt_tokens or delta.prompt_tokens
         choice.completion_tokens = choice.prior_tokens + delta.completion_tokens
@@ -169,6 +173,18 @@ def _extras(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def logprobs_wanted(body: dict[str, Any]) -> int | None:
+    """How many alternatives per token a request wants with its log probabilities (None:
+    no log probabilities): Chat's ``top_logprobs`` under ``logprobs: true``, or Completions'
+    ``logprobs`` count. Schemas have checked the values; Responses has neither field."""
+    asked = body.get("logprobs")
+    if asked is None or asked is False:
+        return None
+    if asked is True:
+        return int(body.get("top_logprobs") or 0)
+    return int(asked)
+
+
 def _max_tokens(endpoint: str, body: dict[str, Any], default: int) -> int:
     if endpoint == CHAT:
         value = body.get("max_completion_tokens") or body.get("max_tokens")
@@ -240,6 +256,7 @@ def plan(
                 stop=_stop(body),
                 ignore_eos=bool(body.get("ignore_eos", False)),
                 structured=constraint,
+                logprobs=logprobs_wanted(body),
                 **extras,
             )
             index = p_index * n + j

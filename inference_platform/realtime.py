@@ -13,6 +13,7 @@ from typing import Any
 
 from inference_platform import liveness
 from inference_platform.celery_app import TASK_REALTIME, queue_name
+from inference_platform.engines.base import TokenLogprob
 from inference_platform.errors import PlatformError, unavailable
 from inference_platform.events import (
     ChoiceEnd,
@@ -167,23 +168,29 @@ class Collected:
     texts: list[str]
     finish: list[str | None]
     usage: Usage
+    # Per choice, its tokens' log probabilities (empty unless the request asked for them).
+    logprobs: list[list[TokenLogprob]] = field(default_factory=list)
 
 
 def collect(platform: Platform, job: Submitted, n_choices: int) -> Collected:
     """Wait for the whole result (non-streaming requests)."""
     texts = [""] * n_choices
     finish: list[str | None] = [None] * n_choices
+    logprobs: list[list[TokenLogprob]] = [[] for _ in range(n_choices)]
     usage = Usage()
     for event in follow(platform, job):
         if isinstance(event, TextDelta):
             texts[event.index] += event.text
+            logprobs[event.index].extend(event.logprobs or ())
         elif isinstance(event, ChoiceEnd):
             finish[event.index] = event.finish_reason
         elif isinstance(event, End):
             usage = event.usage
             for i, (text, reason) in enumerate(event.choices or ()):
                 texts[i], finish[i] = text, reason
-    return Collected(texts, finish, usage)
+            for i, tokens in enumerate(event.logprobs or ()):
+                logprobs[i] = list(tokens)
+    return Collected(texts, finish, usage, logprobs)
 
 
 def cancel(platform: Platform, job: Submitted) -> None:

@@ -27,6 +27,7 @@ from inference_platform.engines.base import StructuredOutput
 # Features a request may need beyond plain sampling; engines list those they honour.
 STRUCTURED = "structured_outputs"
 PENALTIES = "penalties"
+LOGPROBS = "logprobs"
 
 NAMED = "named"
 REQUIRED = "required"
@@ -195,4 +196,7 @@ def needed_features(body: Mapping[str, Any]) -> dict[str, str]:
     for name in extras:
         if body.get(name) is not None:
             needs.setdefault(PENALTIES, name)
+    # Chat's ``logprobs: true`` or Completions' ``logprobs: k`` (0 asks for the sampled token).
+    if body.get("logprobs") not in (None, False):
+        needs[LOGPROBS] = "logprobs"
     return needs

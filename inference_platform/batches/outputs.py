@@ -57,6 +57,7 @@ def success_body(
                 usage=usage,
                 service_tier=SERVICE_TIER,
                 body=body,  # a forced tool call becomes tool_calls
+                logprobs=[c.logprobs for c in result.choices],
             )
         )
     if endpoint == COMPLETIONS:
@@ -69,6 +70,7 @@ def success_body(
                 choices=pairs,
                 usage=usage,
                 service_tier=SERVICE_TIER,
+                logprobs=[c.logprobs for c in result.choices],
             )
         )
     text, finish = pairs[0]

@@ -18,12 +18,9 @@ from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
 OFF: tuple[Any, ...] = (None, False, 0, 0.0, [], {}, "auto", "none", {"type": "text"})
 Accepted = tuple[Any, ...] | Callable[[Mapping[str, Any]], tuple[Any, ...]]
 
-_CHAT_LIKE = (CHAT, COMPLETIONS)
-
 # field, the endpoints that refuse it, the values accepted because they mean "off".
 REFUSED: tuple[tuple[str, tuple[str, ...], Accepted], ...] = (
-    ("logprobs", _CHAT_LIKE, OFF),
-    ("top_logprobs", _CHAT_LIKE, OFF),
+    # Chat Completions and Completions serve log probabilities (vllm engine); Responses not.
     ("top_logprobs", (RESPONSES,), (None, 0)),
     # Structured outputs, tools and penalties are implemented for Chat Completions (and
     # penalties for Completions); Completions has no such fields at OpenAI.

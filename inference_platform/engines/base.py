@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class EngineError(Exception):
@@ -100,6 +100,9 @@ class SamplingParams:
     min_tokens: int = 0
     # Token id -> bias added to its logit, as pairs (frozen and hashable).
     logit_bias: tuple[tuple[int, float], ...] = ()
+    # Per-token log probabilities with this many most likely alternatives (0 to 20);
+    # None: no log probabilities at all.
+    logprobs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,16 @@ class GenerationRequest:
     tools: str | None = None
 
 
+class TokenLogprob(NamedTuple):
+    """One generated token: its text, its log probability, and the most likely tokens at its
+    position as ``(text, logprob)`` pairs, most likely first (the sampled token is among them
+    only when it ranks that high). A tuple, so the event channel sends it as a JSON list."""
+
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass(frozen=True)
 class Delta:
     """A piece of output. The last delta of a request has ``finish_reason`` set.
@@ -131,6 +144,8 @@ class Delta:
     finish_reason: str | None = None  # "stop" | "length"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # One entry per token of this delta, when the request asked for log probabilities.
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -40,13 +40,14 @@ from inference_platform.engines.base import (
     InvalidInput,
     SamplingParams,
     StructuredOutput,
+    TokenLogprob,
     UnsupportedByEngine,
     context_length_error,
 )
 from inference_platform.engines.child_guard import start_guard, stop_guard
 from inference_platform.engines.tokenizer import ModelTokenizer
 from inference_platform.engines.tool_parsing import ToolCallParser
-from inference_platform.structured import PENALTIES, STRUCTURED
+from inference_platform.structured import LOGPROBS, PENALTIES, STRUCTURED
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class VLLMEngine(Engine):
     """
 
     kind = "vllm"
-    features = frozenset({STRUCTURED, PENALTIES})
+    features = frozenset({STRUCTURED, PENALTIES, LOGPROBS})
 
     def __init__(self, model_name: str, path: str | None, engine_args: dict[str, Any]) -> None:
         super().__init__(model_name, path, engine_args)
@@ -360,6 +361,8 @@ class VLLMEngine(Engine):
             kwargs.update(_structured_kwargs(params.structured))
         if params.logit_bias:
             kwargs["logit_bias"] = dict(params.logit_bias)
+        if params.logprobs is not None:
+            kwargs["logprobs"] = params.logprobs
         return vllm_params(
             n=1,
             max_tokens=params.max_tokens,
@@ -410,9 +413,16 @@ class VLLMEngine(Engine):
                 if finish == "error":
                     queue.put_nowait(EngineError("vLLM failed while generating this request"))
                     return
-                if completion.text or finish:
+                logprobs = _token_logprobs(completion, request.params.logprobs)
+                if completion.text or finish or logprobs:
                     queue.put_nowait(
-                        Delta(completion.text, finish, len(prompt_ids), completion_tokens)
+                        Delta(
+                            completion.text,
+                            finish,
+                            len(prompt_ids),
+                            completion_tokens,
+                            logprobs,
+                        )
                     )
                 if finish:
                     return
@@ -500,6 +510,48 @@ def _structured_kwargs(spec: StructuredOutput) -> dict[str, Any]:
         return {"structured_outputs": params_cls(disable_any_whitespace=True, **fields)}
     guided = module.GuidedDecodingParams
     return {"guided_decoding": guided(disable_any_whitespace=True, **fields)}
+
+
+# OpenAI's floor for a log probability: JSON has no -inf.
+_LOGPROB_FLOOR = -9999.0
+
+
+def _token_logprobs(completion: Any, top: int | None) -> tuple[TokenLogprob, ...]:
+    """The output's new tokens with their log probabilities (empty unless asked for).
+
+    vLLM gives, per position, ``{token id: Logprob(logprob, rank, decoded_token)}`` with the
+    ``top`` most likely tokens plus the sampled one (also when it ranks lower); under
+    ``DELTA`` only the new positions, under ``FINAL_ONLY`` all of them, which are exactly the
+    tokens of this output either way.
+    """
+    if top is None or not completion.logprobs:
+        return ()
+    out = []
+    for token_id, position in zip(completion.token_ids, completion.logprobs, strict=False):
+        position = position or {}
+        sampled = position.get(token_id)
+        ranked = sorted(
+            (lp for lp in position.values() if lp.rank is not None and lp.rank <= top),
+            key=lambda lp: lp.rank,
+        )
+        out.append(
+            TokenLogprob(
+                _text(sampled),
+                _floor(sampled.logprob if sampled is not None else None),
+                tuple((_text(lp), _floor(lp.logprob)) for lp in ranked[:top]),
+            )
+        )
+    return tuple(out)
+
+
+def _text(logprob: Any) -> str:
+    return "" if logprob is None or logprob.decoded_token is None else str(logprob.decoded_token)
+
+
+def _floor(value: float | None) -> float:
+    if value is None or value != value:  # absent or NaN
+        return _LOGPROB_FLOOR
+    return max(float(value), _LOGPROB_FLOOR)
 
 
 def _map_finish_reason(reason: str | None) -> str:

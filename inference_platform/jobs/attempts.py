@@ -170,6 +170,7 @@ class JobAttempt(Attempt):
         for i, req in enumerate(planned):
             choice = self.result.choices[i]
             choice.text = prior.text(i)
+            choice.logprobs = list(prior.logprobs.get(i, ()))
             choice.prior_tokens = choice.completion_tokens = prior.output_tokens.get(i, 0)
             choice.prompt_tokens = prior.prompt_tokens.get(i, 0)
             if i in prior.finish:
@@ -199,8 +200,8 @@ class JobAttempt(Attempt):
         i = self.where[j]
         choice = self.result.add(i, delta)
         n, p = choice.completion_tokens, choice.prompt_tokens
-        if delta.text:
-            out.append((self.work.id, TextDelta(i, delta.text, n, p)))
+        if delta.text or delta.logprobs:
+            out.append((self.work.id, TextDelta(i, delta.text, n, p, delta.logprobs or None)))
         if delta.finish_reason:
             out.append((self.work.id, ChoiceEnd(i, delta.finish_reason, n, p)))
 
@@ -229,6 +230,7 @@ class JobAttempt(Attempt):
             status="completed",
             texts=[c.text for c in self.result.choices],
             finish=[c.finish_reason for c in self.result.choices],
+            logprobs=[c.logprobs for c in self.result.choices],
             prompt_tokens=self.result.prompt_tokens,
             output_tokens=self.result.completion_tokens,
         )
@@ -284,8 +286,8 @@ class LiveAttempt(Attempt):
         self.result.add(j, delta)
         if not self.stream:
             return  # a client that does not stream only needs the end
-        if delta.text:
-            out.append((self.work.id, TextDelta(j, delta.text)))
+        if delta.text or delta.logprobs:
+            out.append((self.work.id, TextDelta(j, delta.text, logprobs=delta.logprobs or None)))
         if delta.finish_reason:
             out.append((self.work.id, ChoiceEnd(j, delta.finish_reason)))
 
@@ -297,10 +299,12 @@ class LiveAttempt(Attempt):
             if not isinstance(self.failure, EngineError):
                 log.error("realtime request %s failed", self.work.id, exc_info=self.failure)
             return [(self.work.id, error_event(self.failure))]
-        choices = None
+        choices = logprobs = None
         if not self.stream:
             choices = tuple((c.text, c.finish_reason) for c in self.result.choices)
-        return [(self.work.id, End(self.result.usage(), choices=choices))]
+            if any(c.logprobs for c in self.result.choices):
+                logprobs = tuple(tuple(c.logprobs) for c in self.result.choices)
+        return [(self.work.id, End(self.result.usage(), choices=choices, logprobs=logprobs))]
 
     def bill(self) -> dict[str, Any] | None:
         if self.failure is not None:

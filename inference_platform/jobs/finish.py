@@ -109,6 +109,7 @@ def _kept_output(row: Request, state: Progress) -> _Kept:
         status=row.status,
         texts=[state.text(i) for i in range(n)],
         finish=[state.finish.get(i) for i in range(n)],
+        logprobs=[state.logprobs.get(i, []) for i in range(n)],
         prompt_tokens=state.total_prompt(),
         output_tokens=state.total_output(),
         produced=state.produced,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from inference_platform.engines.base import TokenLogprob
 from inference_platform.events import ChoiceEnd, Event, Started, Terminal, TextDelta, is_terminal
 
 
@@ -20,6 +21,8 @@ class Progress:
     finish: dict[int, str] = field(default_factory=dict)
     output_tokens: dict[int, int] = field(default_factory=dict)
     prompt_tokens: dict[int, int] = field(default_factory=dict)
+    # Per-token log probabilities, for requests that asked for them.
+    logprobs: dict[int, list[TokenLogprob]] = field(default_factory=dict)
     attempts: int = 0
     terminal: Terminal | None = None
 
@@ -54,6 +57,8 @@ def read(events: list[Event]) -> Progress:
         index = event.index
         if isinstance(event, TextDelta):
             state.texts[index] = state.texts.get(index, "") + event.text
+            if event.logprobs:
+                state.logprobs.setdefault(index, []).extend(event.logprobs)
         else:
             state.finish[index] = event.finish_reason
         if event.output_tokens is not None:

@@ -13,6 +13,7 @@ from inference_platform.db.models import Request
 from inference_platform.endpoints.chat_completions.protocol import chat_completion
 from inference_platform.endpoints.completions.protocol import text_completion
 from inference_platform.endpoints.responses import protocol as responses
+from inference_platform.engines.base import TokenLogprob
 from inference_platform.events import Usage
 from inference_platform.generation import CHAT, COMPLETIONS, RESPONSES
 from inference_platform.tiers import reported_tier
@@ -25,6 +26,8 @@ class Outcome:
     status: str
     texts: list[str] = field(default_factory=list)
     finish: list[str | None] = field(default_factory=list)
+    # Per choice, its tokens' log probabilities (used when the request asked for them).
+    logprobs: list[list[TokenLogprob]] = field(default_factory=list)
     prompt_tokens: int = 0
     output_tokens: int = 0
     produced: bool = True  # False: it ended before any output existed
@@ -54,6 +57,7 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
                 usage=usage,
                 service_tier=tier,
                 body=row.body,  # a forced tool call becomes tool_calls
+                logprobs=outcome.logprobs,
             )
         )
     if row.endpoint == COMPLETIONS:
@@ -66,6 +70,7 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
                 choices=choices,
                 usage=usage,
                 service_tier=tier,
+                logprobs=outcome.logprobs,
             )
         )
     return None

@@ -67,7 +67,7 @@ def test_a_good_line_is_returned_validated() -> None:
         (line(body_model="unknown"), "model_not_found", "body.model"),
         (line(body_messages=[]), "invalid_body", "body.messages"),
         (line(body_temperature=9), "invalid_body", "body.temperature"),
-        (line(body_logprobs=True), "invalid_body", "body.logprobs"),
+        (line(body_top_logprobs=3), "invalid_body", "body.top_logprobs"),
     ],
 )
 def test_each_kind_of_bad_line(raw: bytes, code: str, param: str | None) -> None:

@@ -51,7 +51,9 @@ def test_chat_defaults_and_passthrough() -> None:
         ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0]"),
         ({"tools": "search"}, "tools"),
-        ({"logprobs": True}, "logprobs"),
+        ({"logprobs": 1}, "logprobs"),
+        ({"top_logprobs": 3}, "top_logprobs"),
+        ({"logprobs": True, "top_logprobs": 21}, "top_logprobs"),
         ({"presence_penalty": 3.0}, "presence_penalty"),
         ({"response_format": {"type": "xml"}}, "response_format"),
         ({"wat": 1}, "wat"),
@@ -69,9 +71,10 @@ def test_chat_requires_model() -> None:
 
 def test_defaults_of_unsupported_fields_are_accepted() -> None:
     body = load(
-        CHAT, chat(logprobs=False, tools=[], presence_penalty=0, response_format={"type": "text"})
+        CHAT,
+        chat(reasoning_effort=None, tools=[], presence_penalty=0, response_format={"type": "text"}),
     )
-    assert "logprobs" not in body and body["tools"] == []
+    assert "reasoning_effort" not in body and body["tools"] == []
 
 
 def test_completion_prompts() -> None:

@@ -6,21 +6,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NotRequired, TypedDict
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from inference_platform import structured, tool_calls
+from inference_platform.endpoints.logprobs import CHAT_MAX_TOP, ChatLogprobs, chat_logprobs
 from inference_platform.endpoints.protocol import (
     SYSTEM_FINGERPRINT,
     CompletionUsage,
     Int,
     SamplingFields,
     Stop,
+    StrictBoolean,
     completion_usage,
     described,
     token_limit,
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
 from inference_platform.endpoints.tooling import PenaltyFields, ResponseFormatField, ToolFields
+from inference_platform.engines.base import TokenLogprob
 from inference_platform.events import Usage
 from inference_platform.generation import CHAT
 
@@ -109,6 +112,22 @@ class ChatCompletionCreateRequestSchema(
         allow_none=True,
         metadata=described("`text`, `json_object` or `json_schema` (vllm engine)."),
     )
+    logprobs = StrictBoolean(
+        allow_none=True,
+        metadata=described("Return each generated token's log probability (vllm engine)."),
+    )
+    top_logprobs = Int(
+        allow_none=True,
+        validate=validate.Range(min=0, max=CHAT_MAX_TOP),
+        metadata=described("With `logprobs`: this many most likely tokens per position, 0-20."),
+    )
+
+    @validates_schema
+    def _top_needs_logprobs(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("top_logprobs") is not None and data.get("logprobs") is not True:
+            raise ValidationError(
+                {"top_logprobs": ["`top_logprobs` requires `logprobs` to be true."]}
+            )
 
 
 # -- objects -------------------------------------------------------------------------------
@@ -125,7 +144,7 @@ class ChatCompletionMessage(TypedDict):
 class Choice(TypedDict):
     index: int
     message: ChatCompletionMessage
-    logprobs: None
+    logprobs: ChatLogprobs | None
     finish_reason: str
 
 
@@ -143,7 +162,7 @@ class ChatCompletion(TypedDict):
 class ChunkChoice(TypedDict):
     index: int
     delta: dict[str, Any]
-    logprobs: None
+    logprobs: ChatLogprobs | None
     finish_reason: str | None
 
 
@@ -168,18 +187,31 @@ def chat_completion(
     usage: Usage,
     service_tier: str,
     body: Mapping[str, Any] | None = None,
+    logprobs: Sequence[Sequence[TokenLogprob]] = (),
 ) -> ChatCompletion:
     """A ``chat.completion``; ``choices`` are ``(text, finish_reason)`` in index order.
 
     ``body`` is the request: when it forced a tool call, the generated text becomes the
-    message's ``tool_calls``.
+    message's ``tool_calls``; when it asked for ``logprobs``, each choice carries its tokens'
+    from ``logprobs`` (one sequence per choice).
     """
+    wanted = body is not None and body.get("logprobs") is True
     return {
         "id": id,
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [_choice(i, text, finish, id, body) for i, (text, finish) in enumerate(choices)],
+        "choices": [
+            _choice(
+                i,
+                text,
+                finish,
+                id,
+                body,
+                chat_logprobs(logprobs[i] if i < len(logprobs) else ()) if wanted else None,
+            )
+            for i, (text, finish) in enumerate(choices)
+        ],
         "usage": completion_usage(usage),
         "service_tier": service_tier,
         "system_fingerprint": SYSTEM_FINGERPRINT,
@@ -187,7 +219,12 @@ def chat_completion(
 
 
 def _choice(
-    index: int, text: str, finish: str | None, id: str, body: Mapping[str, Any] | None
+    index: int,
+    text: str,
+    finish: str | None,
+    id: str,
+    body: Mapping[str, Any] | None,
+    logprobs: ChatLogprobs | None,
 ) -> Choice:
     message: ChatCompletionMessage = {
         "role": "assistant",
@@ -203,7 +240,12 @@ def _choice(
             message["tool_calls"] = [tool_call(c) for c in out.calls]
             if finish in (None, "stop"):
                 finish = "tool_calls"
-    return {"index": index, "message": message, "logprobs": None, "finish_reason": finish or "stop"}
+    return {
+        "index": index,
+        "message": message,
+        "logprobs": logprobs,
+        "finish_reason": finish or "stop",
+    }
 
 
 def tool_call(call: structured.ToolCall, index: int | None = None) -> dict[str, Any]:
@@ -217,9 +259,18 @@ def tool_call(call: structured.ToolCall, index: int | None = None) -> dict[str, 
 
 
 def chunk_choice(
-    index: int, delta: dict[str, Any], finish_reason: str | None = None
+    index: int,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    logprobs: Sequence[TokenLogprob] | None = None,
 ) -> ChunkChoice:
-    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    """One choice of a chunk; ``logprobs`` (when asked for) are the tokens of this delta."""
+    return {
+        "index": index,
+        "delta": delta,
+        "logprobs": None if logprobs is None else chat_logprobs(logprobs),
+        "finish_reason": finish_reason,
+    }
 
 
 def chat_completion_chunk(

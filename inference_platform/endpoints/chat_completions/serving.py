@@ -37,6 +37,7 @@ def _build(job: realtime.Submitted, result: realtime.Collected) -> ChatCompletio
         usage=result.usage,
         service_tier=job.service_tier,
         body=job.body,
+        logprobs=result.logprobs,
     )
 
 
@@ -58,11 +59,14 @@ def _chunks(job: realtime.Submitted, events: Iterator[Event]) -> Iterator[ChatCo
     yield chunk([chunk_choice(i, roles) for i in range(choice_count(job.body))])
     parsed = structured.tool_mode(job.body) or tool_calls.parses_auto(job.body)
     calls = _ToolCallDeltas(job) if parsed else None
+    with_logprobs = job.body.get("logprobs") is True
     for event in events:
         if isinstance(event, TextDelta):
             delta = calls.text(event) if calls else {"content": event.text}
-            if delta:
-                yield chunk([chunk_choice(event.index, delta)])
+            logprobs = (event.logprobs or ()) if with_logprobs else None
+            if delta or logprobs:
+                # A token may add no text yet (part of a character): its entry still goes out.
+                yield chunk([chunk_choice(event.index, delta or {}, logprobs=logprobs)])
         elif isinstance(event, ChoiceEnd):
             finish = event.finish_reason
             if calls:

@@ -6,8 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, NotRequired, TypedDict
 
-from marshmallow import ValidationError, fields, post_load, validate
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
+from inference_platform.endpoints.logprobs import (
+    COMPLETIONS_MAX_TOP,
+    CompletionLogprobs,
+    completion_logprobs,
+)
 from inference_platform.endpoints.protocol import (
     SYSTEM_FINGERPRINT,
     CompletionUsage,
@@ -21,6 +26,7 @@ from inference_platform.endpoints.protocol import (
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
 from inference_platform.endpoints.tooling import PenaltyFields
+from inference_platform.engines.base import TokenLogprob
 from inference_platform.events import Usage
 from inference_platform.generation import COMPLETIONS
 
@@ -62,6 +68,24 @@ class CompletionCreateRequestSchema(SamplingFields, PenaltyFields, RefusesUnsupp
         metadata=described("Start each choice's text with its prompt."),
     )
 
+    logprobs = Int(
+        allow_none=True,
+        validate=validate.Range(min=0, max=COMPLETIONS_MAX_TOP),
+        metadata=described(
+            "Return each token's log probability and this many most likely tokens, 0-5 "
+            "(vllm engine)."
+        ),
+    )
+
+    @validates_schema
+    def _no_prompt_logprobs(self, data: dict[str, Any], **_: Any) -> None:
+        # With ``echo`` OpenAI scores the prompt's tokens too, which is not implemented:
+        # refused rather than answered with the generated tokens only.
+        if data.get("logprobs") is not None and data.get("echo"):
+            raise ValidationError(
+                {"logprobs": ["`logprobs` together with `echo` is not supported."]}
+            )
+
     @post_load
     def _null_means_default(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
         if data.get("max_tokens") is None:
@@ -77,7 +101,7 @@ class CompletionCreateRequestSchema(SamplingFields, PenaltyFields, RefusesUnsupp
 class CompletionChoice(TypedDict):
     text: str
     index: int
-    logprobs: None
+    logprobs: CompletionLogprobs | None
     finish_reason: str | None
 
 
@@ -113,8 +137,17 @@ def _echoed(body: Mapping[str, Any], texts: list[str]) -> list[str]:
     return [given[i // n] + text for i, text in enumerate(texts)]
 
 
-def _choice(index: int, text: str, finish_reason: str | None) -> CompletionChoice:
-    return {"text": text, "index": index, "logprobs": None, "finish_reason": finish_reason}
+def _choice(
+    index: int,
+    text: str,
+    finish_reason: str | None,
+    logprobs: CompletionLogprobs | None = None,
+) -> CompletionChoice:
+    return {"text": text, "index": index, "logprobs": logprobs, "finish_reason": finish_reason}
+
+
+def wants_logprobs(body: Mapping[str, Any]) -> bool:
+    return body.get("logprobs") is not None
 
 
 def text_completion(
@@ -126,16 +159,25 @@ def text_completion(
     choices: Sequence[tuple[str, str | None]],
     usage: Usage,
     service_tier: str,
+    logprobs: Sequence[Sequence[TokenLogprob]] = (),
 ) -> TextCompletion:
-    """The whole object for the request ``body``; ``choices`` are ``(text, finish_reason)``."""
+    """The whole object for the request ``body``; ``choices`` are ``(text, finish_reason)``,
+    and ``logprobs`` (one sequence per choice) are used when the request asked for them."""
     texts = _echoed(body, [text for text, _ in choices])
+    wanted = wants_logprobs(body)
     return {
         "id": id,
         "object": "text_completion",
         "created": created,
         "model": model,
         "choices": [
-            _choice(i, t, f) for i, (t, (_, f)) in enumerate(zip(texts, choices, strict=True))
+            _choice(
+                i,
+                t,
+                f,
+                completion_logprobs(logprobs[i] if i < len(logprobs) else ()) if wanted else None,
+            )
+            for i, (t, (_, f)) in enumerate(zip(texts, choices, strict=True))
         ],
         "system_fingerprint": SYSTEM_FINGERPRINT,
         "usage": completion_usage(usage),
@@ -151,15 +193,17 @@ def text_completion_chunk(
     choice: tuple[int, str, str | None] | None,
     include_usage: bool,
     usage: Usage | None = None,
+    logprobs: CompletionLogprobs | None = None,
 ) -> TextCompletion:
-    """One stream chunk: a piece of choice ``(index, text, finish_reason)``, or (``choice``
-    None) the last chunk, which carries the usage."""
+    """One stream chunk: a piece of choice ``(index, text, finish_reason)`` with the
+    ``logprobs`` of its tokens (when asked for), or (``choice`` None) the last chunk, which
+    carries the usage."""
     out: TextCompletion = {
         "id": id,
         "object": "text_completion",
         "created": created,
         "model": model,
-        "choices": [] if choice is None else [_choice(*choice)],
+        "choices": [] if choice is None else [_choice(*choice, logprobs)],
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
     if include_usage:

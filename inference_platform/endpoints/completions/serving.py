@@ -12,7 +12,9 @@ from inference_platform.endpoints.completions.protocol import (
     choice_count,
     text_completion,
     text_completion_chunk,
+    wants_logprobs,
 )
+from inference_platform.endpoints.logprobs import completion_logprobs, text_length
 from inference_platform.endpoints.protocol import Streamed, include_usage
 from inference_platform.events import ChoiceEnd, End, Event, TextDelta
 from inference_platform.generation import COMPLETIONS
@@ -33,14 +35,24 @@ def _build(job: realtime.Submitted, result: realtime.Collected) -> TextCompletio
         choices=list(zip(result.texts, result.finish, strict=True)),
         usage=result.usage,
         service_tier=job.service_tier,
+        logprobs=result.logprobs,
     )
 
 
 def _chunks(job: realtime.Submitted, events: Iterator[Event]) -> Iterator[TextCompletion]:
     usage_wanted = include_usage(job.body)
+    with_logprobs = wants_logprobs(job.body)
+    # Where each choice's next token starts in its text, for ``text_offset``.
+    offsets: dict[int, int] = {}
     for event in events:
+        logprobs = None
         if isinstance(event, TextDelta):
             piece: tuple[int, str, str | None] | None = (event.index, event.text, None)
+            if with_logprobs:
+                tokens = event.logprobs or ()
+                start = offsets.get(event.index, 0)
+                logprobs = completion_logprobs(tokens, start)
+                offsets[event.index] = start + text_length(tokens)
         elif isinstance(event, ChoiceEnd):
             piece = (event.index, "", event.finish_reason)
         elif isinstance(event, End) and usage_wanted:
@@ -54,6 +66,7 @@ def _chunks(job: realtime.Submitted, events: Iterator[Event]) -> Iterator[TextCo
             choice=piece,
             include_usage=usage_wanted,
             usage=event.usage if isinstance(event, End) else None,
+            logprobs=logprobs,
         )
 
 
