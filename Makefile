@@ -39,8 +39,9 @@ key: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-## The full fault-injection run (100 random faults, a 30 s Postgres outage, a 5,000-line batch)
-## and 10,000 fuzz cases; prints the figures. `make test` runs a reduced form of both.
+## The full fault-injection run (random faults until 100 processes were killed, a 30 s Postgres
+## outage, a 5,000-line batch) and 10,000 fuzz cases; prints the figures. `make test` runs a
+## reduced form of both.
 faults: $(STAMP)
 	mkdir -p var/faults
 	FAULTS_FULL=1 FUZZ_CASES=10000 FAULTS_REPORT_DIR=var/faults $(BIN)/python -m pytest -q -s \

@@ -506,13 +506,14 @@ def run_faults(
     *,
     lines: int,
     responses: int,
-    rounds: int,
+    kills: int,
     outage_seconds: float,
     seed: int = 0,
     log: Callable[[str], Any] = print,
 ) -> Figures:
     """One mixed run: a batch, background responses and realtime traffic while faults land
-    at random moments; every fault kind at least once, then ``rounds`` random ones."""
+    at random moments; every fault kind at least once, then random ones until ``kills``
+    processes were killed in all."""
     rng = random.Random(seed or int(os.environ.get("FAULTS_SEED", "0")) or None)
     run = FaultRun(home)
     try:
@@ -520,7 +521,9 @@ def run_faults(
         run.realtime_load()
         batch_id = run.submit_batch(lines)
         ids = run.submit_responses(responses)
-        plan = list(FAULTS) + [rng.choice(list(FAULTS)) for _ in range(rounds)]
+        plan = list(FAULTS)
+        while sum(name.startswith("kill") for name in plan) < kills:
+            plan.append(rng.choice(list(FAULTS)))
         plan.insert(len(plan) // 2, "postgres outage")
         for name in plan:
             time.sleep(rng.uniform(0.5, 2.5))
