@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from inference_platform.db.models import Request, UsageRecord
 from inference_platform.engines.tokenizer import ModelTokenizer
+from inference_platform.keys import create_key
 from tests.e2e.vllm_stack import (
     EMBED_MODEL,
     MAX_MODEL_LEN,
@@ -342,28 +343,27 @@ def test_embeddings_one_unit_vector_per_input_in_both_formats(
 
 
 def test_embeddings_usage_is_recorded(vllm_stack: VllmStack) -> None:
-    client = vllm_stack.client()
-    before = _embedding_usage(vllm_stack)
+    # A tenant of its own: its usage rows are this request's alone.
+    key, _ = create_key(vllm_stack.db, tenant="tenant-embed-usage", name="embeddings usage")
+    client = openai.OpenAI(base_url=vllm_stack.stack.base_url, api_key=key, max_retries=0)
     done = client.embeddings.create(model=EMBED_MODEL, input=["bill me", "and me too"])
-    after = eventually(
-        lambda: _embedding_usage(vllm_stack),
-        lambda rows: rows[0] == before[0] + 1,
-        timeout=30,
-        what="the embedding request's usage row",
-    )
-    assert after == (before[0] + 1, before[1] + done.usage.prompt_tokens, 0)
 
+    def rows() -> list[tuple[str, str, str, int, int]]:
+        with vllm_stack.db.session() as s:
+            found = s.execute(
+                select(
+                    UsageRecord.model,
+                    UsageRecord.tier,
+                    UsageRecord.endpoint,
+                    UsageRecord.input_tokens,
+                    UsageRecord.output_tokens,
+                ).where(UsageRecord.owner == "tenant-embed-usage")
+            ).all()
+        return [tuple(r) for r in found]
 
-def _embedding_usage(vllm_stack: VllmStack) -> tuple[int, int, int]:
-    with vllm_stack.db.session() as s:
-        count, inputs, outputs = s.execute(
-            select(
-                func.count(),
-                func.coalesce(func.sum(UsageRecord.input_tokens), 0),
-                func.coalesce(func.sum(UsageRecord.output_tokens), 0),
-            ).where(UsageRecord.endpoint == "/v1/embeddings", UsageRecord.batch_id.is_(None))
-        ).one()
-    return int(count), int(inputs), int(outputs)
+    recorded = eventually(rows, timeout=30, what="the embedding request's usage row")
+    tokens = done.usage.prompt_tokens
+    assert recorded == [(EMBED_MODEL, "realtime", "/v1/embeddings", tokens, 0)]
 
 
 def test_embeddings_refusals(vllm_stack: VllmStack) -> None:

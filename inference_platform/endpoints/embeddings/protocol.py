@@ -64,7 +64,7 @@ def _item_problem(item: Any) -> str | None:
         return None if item else "must not be an empty string."
     if _token_ids(item):
         if any(t < 0 or t > MAX_TOKEN_ID for t in item):
-            return "token ids must be integers from 0 up."
+            return f"token ids must be integers from 0 to {MAX_TOKEN_ID}."
         return None
     if isinstance(item, list) and not item:
         return "must not be an empty list of token ids."
