@@ -21,12 +21,12 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from inference_platform import usage, usage_spool
 from inference_platform.batches import lifecycle, rows
 from inference_platform.engines.base import Delta, Embedded
-from inference_platform.events import Event, Failed
+from inference_platform.events import Event, Failed, TextDelta
 from inference_platform.jobs import store
 from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, LiveAttempt
 from inference_platform.jobs.embedding import EmbeddingAttempt, attempt_of
@@ -277,7 +277,7 @@ class Feed:
         """Publish a job's events in one round trip (never once the job is no longer ours)."""
         if not out:
             return
-        events = [(rid, e) for rid, e in out if not self.ctx.leases.lost(rid)]
+        events = coalesce([(rid, e) for rid, e in out if not self.ctx.leases.lost(rid)])
         out.clear()
         try:
             self.ctx.platform.events.publish_many(events)
@@ -349,6 +349,41 @@ class Feed:
             self.ctx.leases.release(attempt.work.id)
         self._inflight.clear()
         self._durable = 0
+
+
+def coalesce(events: list[tuple[str, Event]]) -> list[tuple[str, Event]]:
+    """Join each request's consecutive text of one choice into one event.
+
+    Under load one turn of the feed holds several tokens of each stream. One event per token
+    would cost every hop once more (a Redis entry, the API's relay, an SSE chunk the client
+    parses); as with vLLM's own deltas for a lagging reader, a chunk then carries them all.
+    """
+    out: list[tuple[str, Event]] = []
+    # (request, choice) -> position in ``out`` of its text event still open for joining.
+    open_text: dict[tuple[str, int], int] = {}
+    for rid, event in events:
+        if isinstance(event, TextDelta):
+            at = open_text.get((rid, event.index))
+            if at is not None:
+                out[at] = (rid, _joined(cast(TextDelta, out[at][1]), event))
+                continue
+            open_text[(rid, event.index)] = len(out)
+        else:  # anything else of this request keeps its place after the text before it
+            for key in [k for k in open_text if k[0] == rid]:
+                del open_text[key]
+        out.append((rid, event))
+    return out
+
+
+def _joined(first: TextDelta, then: TextDelta) -> TextDelta:
+    logprobs = (first.logprobs or ()) + (then.logprobs or ())
+    return TextDelta(
+        first.index,
+        first.text + then.text,
+        then.output_tokens if then.output_tokens is not None else first.output_tokens,
+        then.prompt_tokens if then.prompt_tokens is not None else first.prompt_tokens,
+        logprobs or None,
+    )
 
 
 @dataclass(frozen=True)
