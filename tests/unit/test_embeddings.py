@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -23,11 +24,13 @@ from inference_platform.endpoints.embeddings.protocol import (
     inputs,
 )
 from inference_platform.endpoints.protocol import load
-from inference_platform.engines.base import EmbeddingRequest, UnsupportedByEngine
+from inference_platform.engines.base import Embedded, EmbeddingRequest, UnsupportedByEngine
 from inference_platform.engines.simulated import SimulatedEngine
 from inference_platform.engines.vllm_engine import vllm_engine_args
 from inference_platform.errors import PlatformError
 from inference_platform.generation import EMBEDDINGS
+from inference_platform.jobs.embedding import EmbeddingLine, attempt_of
+from inference_platform.jobs.store import Claimed
 from inference_platform.settings import Settings
 
 SCHEMA = EmbeddingCreateRequestSchema()
@@ -182,3 +185,36 @@ def test_an_embedding_model_runs_on_vllms_pooling_runner() -> None:
     args = vllm_engine_args("/m", {"task": "embed", "batch_size": 4})
     assert args["runner"] == "pooling" and "task" not in args
     assert "runner" not in vllm_engine_args("/m", {"batch_size": 4})
+
+
+def test_a_batch_line_embeds_each_input_and_records_the_response() -> None:
+    body = {"model": "e", "input": [[1, 2, 3], "hi"], "dimensions": 4, "encoding_format": "base64"}
+    work = Claimed(
+        id="batch_req_1",
+        tier="batch",
+        model="e",
+        endpoint=EMBEDDINGS,
+        owner="o",
+        body=body,
+        attempt=1,
+        created_at=datetime.now(UTC),
+        batch_id="batch_1",
+    )
+    attempt = attempt_of(work)
+    assert isinstance(attempt, EmbeddingLine)
+    attempt.start(cast(Any, None))  # a line plans from its body alone
+    assert attempt.requests == [
+        EmbeddingRequest("batch_req_1:0", None, (1, 2, 3), 4, priority=2),
+        EmbeddingRequest("batch_req_1:1", "hi", None, 4, priority=2),
+    ]
+    # The engine answers in any order; the response keeps the inputs' order.
+    second = np.array([0.0, 1.0], dtype="<f4").tobytes()
+    first = np.array([1.0, 0.0], dtype="<f4").tobytes()
+    attempt.on_embedding(1, Embedded(second, 2))
+    attempt.on_embedding(0, Embedded(first, 3))
+    done = attempt.finish(cast(Any, None))
+    assert done is not None
+    assert (done.status, done.status_code, done.bill) == ("completed", 200, (5, 0))
+    assert done.result is not None
+    assert [decode_vector(d["embedding"]) for d in done.result["data"]] == [[1.0, 0.0], [0.0, 1.0]]
+    assert done.result["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
