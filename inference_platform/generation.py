@@ -248,9 +248,9 @@ def plan(
                 )
             max_tokens = min(default_max_tokens, room)
         # n choices are n engine requests, seeded seed + j. vLLM's own ``n`` does the same in
-        # its front end (one child request per output, seed + index: parallel_sampling.py), so
-        # this costs no extra prefill there either: the children share the prompt's KV blocks
-        # through prefix caching alike. Fanning out here works the same on every engine.
+        # its front end (one child request per output, seed + index: parallel_sampling.py),
+        # so handing it n=1 requests costs it no more prefill than its own ``n`` would, and
+        # fanning out here works the same on every engine.
         for j in range(n):
             params = SamplingParams(
                 max_tokens=max_tokens,
