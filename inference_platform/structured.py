@@ -196,7 +196,8 @@ def needed_features(body: Mapping[str, Any]) -> dict[str, str]:
     for name in extras:
         if body.get(name) is not None:
             needs.setdefault(PENALTIES, name)
-    # Chat's ``logprobs: true`` or Completions' ``logprobs: k`` (0 asks for the sampled token).
-    if body.get("logprobs") not in (None, False):
+    # Chat's ``logprobs: true`` or Completions' ``logprobs: k`` (0 asks for the sampled token,
+    # hence no ``in (None, False)``: 0 == False).
+    if body.get("logprobs") is not None and body.get("logprobs") is not False:
         needs[LOGPROBS] = "logprobs"
     return needs

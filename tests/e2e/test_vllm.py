@@ -253,6 +253,80 @@ def test_penalties_and_vllm_extras(vllm_stack: VllmStack) -> None:
     assert done.usage is not None and done.usage.completion_tokens == 8
 
 
+# -- log probabilities -----------------------------------------------------------------------
+
+
+def _check_entries(entries: list[Any], top: int) -> None:
+    """Each token entry as OpenAI gives it: ``top`` alternatives, most likely first."""
+    for entry in entries:
+        assert entry.logprob <= 0
+        assert entry.bytes == list(entry.token.encode("utf-8"))
+        ranked = [alt.logprob for alt in entry.top_logprobs]
+        assert len(ranked) == top and ranked == sorted(ranked, reverse=True)
+        # The sampled token is no more likely than the most likely one.
+        assert entry.logprob <= ranked[0] + 1e-4
+
+
+def test_chat_logprobs_one_entry_per_token(vllm_stack: VllmStack) -> None:
+    done = chat(vllm_stack.client(), max_tokens=12, logprobs=True, top_logprobs=3)
+    (choice,) = done.choices
+    assert done.usage is not None and choice.logprobs is not None
+    entries = choice.logprobs.content or []
+    assert len(entries) == done.usage.completion_tokens > 0
+    _check_entries(entries, 3)
+
+
+def test_chat_logprobs_streamed_add_up_to_the_tokens(vllm_stack: VllmStack) -> None:
+    stream = chat(
+        vllm_stack.client(),
+        max_tokens=12,
+        logprobs=True,
+        top_logprobs=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    entries: list[Any] = []
+    usage = None
+    for chunk in stream:
+        for c in chunk.choices:
+            if c.logprobs is not None:
+                entries.extend(c.logprobs.content or [])
+        usage = chunk.usage or usage
+    assert usage is not None and len(entries) == usage.completion_tokens > 0
+    _check_entries(entries, 2)
+
+
+def test_completions_logprobs(vllm_stack: VllmStack) -> None:
+    done = vllm_stack.client().completions.create(
+        model=VLLM_MODEL, prompt="The sea is", max_tokens=10, logprobs=2
+    )
+    (choice,) = done.choices
+    lp = choice.logprobs
+    assert done.usage is not None and lp is not None
+    n = done.usage.completion_tokens
+    assert n > 0 and len(lp.tokens or []) == len(lp.token_logprobs or []) == n
+    assert len(lp.text_offset or []) == n and (lp.text_offset or [])[0] == 0
+    rows = zip(lp.tokens or [], lp.token_logprobs or [], lp.top_logprobs or [], strict=True)
+    for token, logprob, top in rows:
+        # The two most likely tokens, and the sampled one when it is not among them.
+        assert logprob <= 0 and top[token] == logprob and 2 <= len(top) <= 3
+
+
+def test_logprobs_in_flex_and_in_a_batch_line(vllm_stack: VllmStack) -> None:
+    client = vllm_stack.client()
+    flex = chat(client, max_tokens=8, logprobs=True, top_logprobs=1, service_tier="flex")
+    (choice,) = flex.choices
+    assert flex.usage is not None and choice.logprobs is not None
+    assert len(choice.logprobs.content or []) == flex.usage.completion_tokens
+    lines = [chat_line("lp", model=VLLM_MODEL, max_tokens=6, logprobs=True, top_logprobs=2)]
+    done = batch_finished(client, submit(client, lines).id, timeout=180)
+    (line,) = lines_of(client, done.output_file_id)
+    body = line["response"]["body"]
+    entries = body["choices"][0]["logprobs"]["content"]
+    assert len(entries) == body["usage"]["completion_tokens"] > 0
+    assert all(len(e["top_logprobs"]) == 2 and e["logprob"] <= 0 for e in entries)
+
+
 def test_tool_and_schema_lines_in_a_batch_and_a_flex_background_response(
     vllm_stack: VllmStack,
 ) -> None:
