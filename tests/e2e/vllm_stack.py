@@ -37,6 +37,8 @@ EMBED_MODEL = "demo-vllm-embed"
 EMBED_WORKER = "vllm-embed"
 EMBED_READY_LINE = f"vLLM engine for {EMBED_MODEL} ready in"
 EMBED_WORKER_ARGS = ["worker", "--queues", "realtime,batch", "--model", EMBED_MODEL]
+# The first start loads both engines at once; on a busy 2-core host it has taken over 300 s.
+FIRST_START_SECONDS = 600
 WORKER_ARGS = [
     "worker",
     "--queues",
@@ -169,10 +171,10 @@ def run_vllm_stack(var_dir: Path, demo_model_path: Path) -> Iterator[VllmStack]:
         vs = VllmStack(stack, settings, db, key, 0.0)
         # Both engines load at once; the chat worker's wait covers most of the other's.
         stack.start(EMBED_WORKER, EMBED_WORKER_ARGS)
-        vs.start_seconds = vs.start_worker()
+        vs.start_seconds = vs.start_worker(timeout=FIRST_START_SECONDS)
         eventually(
             lambda: EMBED_READY_LINE in stack.log(EMBED_WORKER),
-            timeout=300,
+            timeout=FIRST_START_SECONDS,
             interval=0.5,
             what="the vLLM embedding engine",
         )
