@@ -120,36 +120,55 @@ def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     return out
 
 
-def catalog_json(demo_path: Path) -> str:
-    return json.dumps(
-        [
-            {
-                "name": VLLM_MODEL,
-                "engine": "vllm",
-                "path": str(demo_path),
-                "engine_args": {"max_model_len": MAX_MODEL_LEN},
-            },
-            {
-                "name": EMBED_MODEL,
-                "engine": "vllm",
-                "task": "embed",
-                "path": str(demo_path),
-                "engine_args": {"max_model_len": MAX_MODEL_LEN},
-            },
-        ]
-    )
+def catalog_json(
+    demo_path: Path,
+    *,
+    tool_parser: str | None = None,
+    embeddings: bool = True,
+    max_model_len: int = MAX_MODEL_LEN,
+) -> str:
+    chat_model: dict[str, object] = {
+        "name": VLLM_MODEL,
+        "engine": "vllm",
+        "path": str(demo_path),
+        "engine_args": {"max_model_len": max_model_len},
+    }
+    if tool_parser is not None:
+        chat_model["tool_parser"] = tool_parser
+    embed_model = {
+        "name": EMBED_MODEL,
+        "engine": "vllm",
+        "task": "embed",
+        "path": str(demo_path),
+        "engine_args": {"max_model_len": MAX_MODEL_LEN},
+    }
+    return json.dumps([chat_model, embed_model] if embeddings else [chat_model])
 
 
-def run_vllm_stack(var_dir: Path, demo_model_path: Path) -> Iterator[VllmStack]:
-    """The body of conftest's module-scoped ``vllm_stack`` fixture."""
-    home = var_dir / "vllm-stack"
+def run_vllm_stack(
+    var_dir: Path,
+    demo_model_path: Path,
+    *,
+    name: str = "vllm-stack",
+    tool_parser: str | None = None,
+    embeddings: bool = True,
+    max_model_len: int = MAX_MODEL_LEN,
+) -> Iterator[VllmStack]:
+    """The body of conftest's module-scoped ``vllm_stack`` fixture; a module may run one of
+    its own (another ``name``), e.g. with a ``tool_parser`` and no embedding model."""
+    home = var_dir / name
     (home / "logs").mkdir(parents=True, exist_ok=True)
     services = Services.start(home)
     settings = Settings(
         database_url=services.database_url,
         redis_url=services.redis_url,
         var_dir=str(home),
-        models=catalog_json(demo_model_path),
+        models=catalog_json(
+            demo_model_path,
+            tool_parser=tool_parser,
+            embeddings=embeddings,
+            max_model_len=max_model_len,
+        ),
         port=free_port(),
         flower_port=free_port(),
         web_workers=1,
@@ -170,15 +189,17 @@ def run_vllm_stack(var_dir: Path, demo_model_path: Path) -> Iterator[VllmStack]:
         stack.start("control", ["control"])
         vs = VllmStack(stack, settings, db, key, 0.0)
         # Both engines load at once; the chat worker's wait covers most of the other's.
-        stack.start(EMBED_WORKER, EMBED_WORKER_ARGS)
+        if embeddings:
+            stack.start(EMBED_WORKER, EMBED_WORKER_ARGS)
         vs.start_seconds = vs.start_worker(timeout=FIRST_START_SECONDS)
-        eventually(
-            lambda: EMBED_READY_LINE in stack.log(EMBED_WORKER),
-            timeout=FIRST_START_SECONDS,
-            interval=0.5,
-            what="the vLLM embedding engine",
-        )
-        stack.wait_queue(f"realtime.{EMBED_MODEL}", timeout=60)
+        if embeddings:
+            eventually(
+                lambda: EMBED_READY_LINE in stack.log(EMBED_WORKER),
+                timeout=FIRST_START_SECONDS,
+                interval=0.5,
+                what="the vLLM embedding engine",
+            )
+            stack.wait_queue(f"realtime.{EMBED_MODEL}", timeout=60)
         stack.wait_api()
         print(f"vLLM worker serving after {vs.start_seconds:.1f} s")
         yield vs
