@@ -168,7 +168,7 @@ def test_create_is_checked_synchronously(
     f = client.files.create(file=("b.jsonl", jsonl([chat_line("a")])), purpose="batch")
     with pytest.raises(openai.BadRequestError) as err:
         client.batches.create(
-            input_file_id=f.id, endpoint="/v1/embeddings", completion_window="24h"
+            input_file_id=f.id, endpoint="/v1/moderations", completion_window="24h"
         )
     assert err.value.param == "endpoint"
     with pytest.raises(openai.BadRequestError) as err:
