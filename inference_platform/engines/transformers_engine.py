@@ -26,6 +26,7 @@ from inference_platform.engines.base import (
     EngineAborted,
     EngineError,
     GenerationRequest,
+    TokenLogprob,
     context_length_error,
 )
 from inference_platform.engines.kv_batch import (
@@ -37,11 +38,14 @@ from inference_platform.engines.kv_batch import (
 )
 from inference_platform.engines.text import Detokenizer, StopMatcher
 from inference_platform.engines.tokenizer import ModelTokenizer
+from inference_platform.structured import LOGPROBS
 
 DEFAULT_BATCH_SIZE = 8
 # Prompt tokens decoded together with the output: tokenizers that drop the leading space of the
 # first decoded token (SentencePiece) would otherwise glue the first output word to the prompt.
 _DETOK_CONTEXT = 5
+# JSON has no -inf: the floor OpenAI reports for a token the model rules out.
+_LOGPROB_FLOOR = -9999.0
 
 
 @dataclass(eq=False)
@@ -56,6 +60,9 @@ class _Sequence:
     queue: asyncio.Queue[Delta | EngineError] = field(default_factory=asyncio.Queue)
     output_ids: list[int] = field(default_factory=list)
     done: bool = False
+    # The last sampled token's log probabilities (requests that asked for them), set by
+    # ``_sample`` on the torch thread and sent with that token's delta.
+    logprob: TokenLogprob | None = None
 
 
 class TransformersEngine(Engine):
@@ -68,6 +75,7 @@ class TransformersEngine(Engine):
     """
 
     kind = "transformers"
+    features = frozenset({LOGPROBS})
 
     def __init__(self, model_name: str, path: str | None, engine_args: dict[str, Any]) -> None:
         super().__init__(model_name, path, engine_args)
@@ -356,13 +364,32 @@ class TransformersEngine(Engine):
         for row, seq in zip(logits, seqs, strict=True):
             params = seq.request.params
             if params.temperature <= 0:
-                tokens.append(int(row.argmax()))
-                continue
-            probs = torch.softmax(row / params.temperature, dim=-1)
-            if params.top_p < 1.0:
-                probs = top_p_filter(probs, params.top_p)
-            tokens.append(int(torch.multinomial(probs, 1, generator=seq.generator)))
+                token = int(row.argmax())
+            else:
+                probs = torch.softmax(row / params.temperature, dim=-1)
+                if params.top_p < 1.0:
+                    probs = top_p_filter(probs, params.top_p)
+                token = int(torch.multinomial(probs, 1, generator=seq.generator))
+            if params.logprobs is not None:
+                seq.logprob = self._token_logprob(row, token, params.logprobs)
+            tokens.append(token)
         return tokens
+
+    def _token_logprob(self, row: torch.Tensor, token: int, top: int) -> TokenLogprob:
+        """The model's own log probabilities (before temperature and top_p, as vLLM reports
+        them by default) of the sampled token and the ``top`` most likely ones."""
+        logprobs = torch.log_softmax(row, dim=-1)
+        best = torch.topk(logprobs, top) if top > 0 else None
+        alternatives = (
+            ()
+            if best is None
+            else tuple(
+                (self._decode([int(i)]), max(float(v), _LOGPROB_FLOOR))
+                for v, i in zip(best.values, best.indices, strict=True)
+            )
+        )
+        value = max(float(logprobs[token]), _LOGPROB_FLOOR)
+        return TokenLogprob(self._decode([token]), value, alternatives)
 
     def _prefill_work(self, seqs: list[_Sequence]) -> tuple[Batch[_Sequence], list[int]]:
         length = max(len(seq.prompt_ids) for seq in seqs)
@@ -461,7 +488,11 @@ class TransformersEngine(Engine):
         elif hit_length:
             finish = "length"
             text += seq.stopper.flush()
-        if text or finish:
-            seq.queue.put_nowait(Delta(text, finish, len(seq.prompt_ids), len(seq.output_ids)))
+        logprobs = () if seq.logprob is None else (seq.logprob,)
+        seq.logprob = None
+        if text or finish or logprobs:
+            seq.queue.put_nowait(
+                Delta(text, finish, len(seq.prompt_ids), len(seq.output_ids), logprobs)
+            )
         if finish:
             seq.done = True

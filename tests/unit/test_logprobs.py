@@ -3,8 +3,10 @@ travel (events, results, job progress) and the objects the SDK reads them from."
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,7 +26,14 @@ from inference_platform.endpoints.completions.protocol import (
 )
 from inference_platform.endpoints.completions.serving import _chunks as completion_chunks
 from inference_platform.endpoints.protocol import load
-from inference_platform.engines.base import Delta, TokenLogprob, UnsupportedByEngine
+from inference_platform.engines import build_engine
+from inference_platform.engines.base import (
+    Delta,
+    GenerationRequest,
+    SamplingParams,
+    TokenLogprob,
+    UnsupportedByEngine,
+)
 from inference_platform.engines.simulated import SimulatedEngine
 from inference_platform.engines.vllm_engine import _token_logprobs
 from inference_platform.errors import PlatformError
@@ -241,3 +250,35 @@ def test_completion_stream_offsets_continue_across_chunks() -> None:
     chunks = list(completion_chunks(_job(body), iter(events)))
     offsets = [c["choices"][0]["logprobs"]["text_offset"] for c in chunks]  # type: ignore[index]
     assert offsets == [[0], [1]]
+
+
+# -- the transformers engine -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from inference_platform.demo_model import build_demo_model
+
+    return build_demo_model(tmp_path_factory.mktemp("models") / "demo")
+
+
+def test_transformers_engine_gives_each_token_its_logprobs(model_path: Path) -> None:
+    async def main() -> list[Delta]:
+        engine = build_engine("transformers", "demo", str(model_path), {})
+        await engine.start()
+        try:
+            params = SamplingParams(max_tokens=8, temperature=0.0, ignore_eos=True, logprobs=3)
+            request = GenerationRequest("r", "The sea is", params)
+            return [d async for d in engine.generate(request)]
+        finally:
+            await engine.stop()
+
+    deltas = asyncio.run(main())
+    tokens = [t for d in deltas for t in d.logprobs]
+    assert len(tokens) == deltas[-1].completion_tokens == 8
+    assert "".join(t.token for t in tokens) == "".join(d.text for d in deltas)
+    for t in tokens:
+        ranked = [lp for _, lp in t.top]
+        assert len(ranked) == 3 and ranked == sorted(ranked, reverse=True)
+        # Greedy: the sampled token is the most likely one.
+        assert t.top[0] == (t.token, t.logprob) and t.logprob <= 0
