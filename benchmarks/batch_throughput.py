@@ -100,9 +100,13 @@ def cpu_seconds(stack: Stack | None) -> dict[str, float]:
         except psutil.Error:
             return []
 
-    groups: dict[str, list[psutil.Process]] = {"this process": tree(psutil.Process())}
+    groups: dict[str, list[psutil.Process]] = {}
     for name, proc in (stack.procs if stack else {}).items():
         groups[name] = tree(psutil.Process(proc.pid))
+    # This process and its in-process engine's children, without the stack's processes,
+    # which are its children too.
+    theirs = {p.pid for procs in groups.values() for p in procs}
+    groups["this process"] = [p for p in tree(psutil.Process()) if p.pid not in theirs]
     groups["postgres, redis"] = [
         p for p in psutil.process_iter(["name"]) if p.info["name"] in ("postgres", "redis-server")
     ]
