@@ -284,10 +284,13 @@ def test_bad_input(client: openai.OpenAI, other_client: openai.OpenAI) -> None:
         )
     assert bad.value.param.startswith("input[0]")
     with pytest.raises(openai.BadRequestError) as bad:
+        client.responses.create(model=SIM, input="x", tools=[{"type": "web_search"}])
+    assert bad.value.param == "tools[0]"
+    with pytest.raises(openai.BadRequestError) as bad:  # auto, and no tool parser for SIM
         client.responses.create(
             model=SIM, input="x", tools=[{"type": "function", "name": "f", "parameters": {}}]
         )
-    assert bad.value.param == "tools"
+    assert bad.value.param == "tool_choice"
     with pytest.raises(openai.BadRequestError) as bad:
         client.responses.create(model=SIM, input="x", background=True, store=False)
     assert bad.value.param == "store"
@@ -301,3 +304,25 @@ def test_bad_input(client: openai.OpenAI, other_client: openai.OpenAI) -> None:
         with pytest.raises(openai.NotFoundError):
             call()
     assert finished(client, mine.id).status == "incomplete"  # untouched by the other tenant
+
+
+def test_function_tools_without_the_engine_or_a_parser_get_a_clear_400(
+    client: openai.OpenAI,
+) -> None:
+    """A forced call needs structured outputs (vllm engine), ``auto`` a tool parser in the
+    catalog; the transformers demo has neither, and says so naming the field."""
+    tool = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(
+            model=DEMO, input="hi", tools=[tool], tool_choice="required", max_output_tokens=8
+        )
+    assert err.value.param == "tool_choice" and "transformers engine" in str(err.value)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.responses.create(model=DEMO, input="hi", tools=[tool], max_output_tokens=8)
+    assert err.value.param == "tool_choice" and "no tool parser configured" in str(err.value)
+    # Tools turned off are served as text.
+    off = client.responses.create(
+        model=DEMO, input="hi", tools=[tool], tool_choice="none", max_output_tokens=4
+    )
+    assert off.status in ("completed", "incomplete") and off.output[0].type == "message"
+    assert off.tools[0].name == "get_weather" and off.tool_choice == "none"

@@ -236,9 +236,17 @@ def test_forced_tool_call_streamed_and_not_then_a_second_turn(vllm_stack: VllmSt
 
 
 def test_auto_tool_choice_is_refused_clearly(vllm_stack: VllmStack) -> None:
+    """This stack's model has no ``tool_parser`` (test_vllm_tools serves one that has)."""
+    client = vllm_stack.client()
+    for tool_choice in (None, "auto"):
+        with pytest.raises(openai.BadRequestError) as err:
+            chat(client, tools=[WEATHER], **({"tool_choice": tool_choice} if tool_choice else {}))
+        assert err.value.param == "tool_choice" and "auto" in str(err.value)
+        assert "no tool parser configured" in str(err.value)
+    flat = {"type": "function", **WEATHER["function"]}
     with pytest.raises(openai.BadRequestError) as err:
-        chat(vllm_stack.client(), tools=[WEATHER])
-    assert err.value.param == "tool_choice" and "auto" in str(err.value)
+        client.responses.create(model=VLLM_MODEL, input="hi", tools=[flat])  # type: ignore[list-item]
+    assert err.value.param == "tool_choice" and "no tool parser configured" in str(err.value)
 
 
 def test_penalties_and_vllm_extras(vllm_stack: VllmStack) -> None:
