@@ -36,11 +36,26 @@ def _http_error(exc: HTTPException) -> Response:
     return error_response(PlatformError(status, message, code=code))
 
 
-def _unexpected(exc: Exception) -> Response:
+def _backing_service_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean Postgres, Redis or the broker is away or restarting (connections
+    refused, dropped or timing out), not a fault of the request or of this server's code."""
+    from kombu.exceptions import OperationalError as BrokerError
     from redis.exceptions import ConnectionError as RedisConnectionError
-    from sqlalchemy.exc import OperationalError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 
-    if isinstance(exc, OperationalError | RedisConnectionError):
+    return (
+        OperationalError,
+        InterfaceError,
+        DisconnectionError,
+        RedisConnectionError,
+        RedisTimeoutError,
+        BrokerError,
+    )
+
+
+def _unexpected(exc: Exception) -> Response:
+    if isinstance(exc, _backing_service_errors()):
         log.warning("backing service unavailable: %s", exc)
         return error_response(
             PlatformError(

@@ -2,7 +2,8 @@
 
 Entries live ``ttl`` seconds. One caller loads a missing or expired entry while the others
 wait for it (or, for an expired one, keep using the old value meanwhile): a burst of hundreds
-of requests with the same key costs one query, not hundreds.
+of requests with the same key costs one query, not hundreds. When reloading an expired entry
+fails (the database is away), the old value serves on and the next caller tries again.
 """
 
 from __future__ import annotations
@@ -44,11 +45,16 @@ class TtlCache(Generic[K, V]):
             if hit is not None:
                 return hit[1]
             return self._load(key)  # its load failed: try ours, and raise its error
-        return self._refresh(key)
+        return self._refresh(key, hit)
 
-    def _refresh(self, key: K) -> V:
+    def _refresh(self, key: K, stale: tuple[float, V] | None) -> V:
         try:
-            value = self._load(key)
+            try:
+                value = self._load(key)
+            except Exception:
+                if stale is None:
+                    raise
+                return stale[1]
             with self._lock:
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import kombu.exceptions
+import pytest
+import redis.exceptions
+import sqlalchemy.exc
 from flask import Flask
 
 from api import create_app
@@ -72,3 +76,27 @@ def test_model_route_needs_no_services() -> None:
     assert r.status_code == 200 and r.get_json()["id"] == "m"
     missing = app().test_client().get("/v1/models/zz")
     assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "model_not_found"
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        redis.exceptions.TimeoutError("Timeout reading from socket"),
+        redis.exceptions.BusyLoadingError("Redis is loading the dataset in memory"),
+        kombu.exceptions.OperationalError("Error 111 connecting to the broker"),
+        sqlalchemy.exc.InterfaceError("SELECT 1", {}, Exception("connection already closed")),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_backing_service_going_away_mid_request_is_503(exc: Exception) -> None:
+    """What Redis, Postgres and the broker raise when they restart under a request."""
+    flask_app = app()
+
+    @flask_app.get("/v1/flaky")
+    def flaky() -> None:
+        raise exc
+
+    r = flask_app.test_client().get("/v1/flaky")
+    assert r.status_code == 503
+    assert r.get_json()["error"]["code"] == "service_unavailable"
+    assert r.headers["Retry-After"]

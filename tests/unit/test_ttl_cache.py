@@ -61,3 +61,19 @@ def test_a_failed_load_is_raised_and_tried_again() -> None:
     with pytest.raises(ConnectionError):
         cache.get("k")
     assert cache.get("k") == "ok"
+
+
+def test_an_expired_entry_serves_on_while_its_reload_fails() -> None:
+    answers: list[object] = ["valid", ConnectionError("database away"), "fresh"]
+
+    def load(key: str) -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    cache: TtlCache[str, str] = TtlCache(load, ttl=0.01)
+    assert cache.get("k") == "valid"
+    time.sleep(0.02)
+    assert cache.get("k") == "valid"  # the reload failed: the old value serves on
+    assert cache.get("k") == "fresh"  # the next caller tried again
