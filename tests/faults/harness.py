@@ -338,6 +338,8 @@ class FaultRun:
                         self.figures.realtime_during_outage += int(during and self.outage.is_set())
                     else:
                         self.figures.realtime_errors[str(r.status_code)] += 1
+                        if r.status_code >= 500 and r.status_code != 503:
+                            print(f"realtime {r.status_code}: {r.text[:500]}", flush=True)
                         self._stop.wait(0.2)
 
         t = threading.Thread(target=loop, name="realtime-load", daemon=True)
