@@ -152,6 +152,39 @@ def test_completions(client: openai.OpenAI) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens <= 6
 
 
+def test_logprobs_on_the_transformers_engine_and_refused_by_the_simulated_one(
+    client: openai.OpenAI,
+) -> None:
+    user = [{"role": "user", "content": "Tell me about the sea."}]
+    done = client.chat.completions.create(
+        model=DEMO, messages=user, max_tokens=6, logprobs=True, top_logprobs=2
+    )
+    assert done.usage is not None and done.choices[0].logprobs is not None
+    entries = done.choices[0].logprobs.content or []
+    assert len(entries) == done.usage.completion_tokens > 0
+    for entry in entries:
+        ranked = [alt.logprob for alt in entry.top_logprobs]
+        assert len(ranked) == 2 and ranked == sorted(ranked, reverse=True)
+        assert entry.logprob <= 0 and entry.bytes == list(entry.token.encode("utf-8"))
+    chunks = list(
+        client.completions.create(
+            model=DEMO,
+            prompt="Once",
+            max_tokens=6,
+            logprobs=1,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    tokens = [
+        t for c in chunks for ch in c.choices if ch.logprobs for t in ch.logprobs.tokens or []
+    ]
+    assert chunks[-1].usage is not None and len(tokens) == chunks[-1].usage.completion_tokens
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model=SIM, messages=user, max_tokens=4, logprobs=True)
+    assert err.value.param == "logprobs" and "simulated engine" in err.value.message
+
+
 def test_32_concurrent_async_requests(aclient: Callable[[], openai.AsyncOpenAI]) -> None:
     async def one(client: openai.AsyncOpenAI, i: int) -> str:
         r = await client.chat.completions.create(
