@@ -149,6 +149,10 @@ def test_responses_forced_call_streamed_and_not_and_stored(client: openai.OpenAI
     # Stored: retrieving it returns the same call.
     again = client.responses.retrieve(done.id)
     assert [c.model_dump() for c in _calls(again)] == [call.model_dump()]
+    # The SDK's parse helper reads a strict tool's arguments.
+    parsed = client.responses.parse(**kw)
+    (parsed_call,) = _calls(parsed)
+    assert parsed_call.parsed_arguments == _valid_args(parsed_call.arguments)
 
     # Streamed through the SDK's helper: the function_call events come in order.
     with client.responses.stream(**kw) as stream:
@@ -297,8 +301,13 @@ def test_openai_agents_sdk_round_trip(tools_stack: VllmStack, api: str) -> None:
             model=model_cls(model=VLLM_MODEL, openai_client=client),
             output_type=Report,
             # One call: a random-weight model free to add calls would add them to the limit.
+            # The JSON of a call may take a token per character: room for it. A seed (vLLM's
+            # extension) keeps the run reproducible.
             model_settings=agents.ModelSettings(
-                tool_choice="required", parallel_tool_calls=False, max_tokens=60
+                tool_choice="required",
+                parallel_tool_calls=False,
+                max_tokens=200,
+                extra_body={"seed": 5},
             ),
         )
         try:
