@@ -307,3 +307,18 @@ def test_streamed_auto_output_with_text_and_a_call() -> None:
     assert [(e.output_index, e.item.type) for e in added] == [(0, "message"), (1, "function_call")]
     text_done = next(e for e in parsed if e.type == "response.output_text.done")
     assert text_done.text == "Checking."
+
+
+def test_a_demo_model_built_before_the_tool_call_tokens_is_rebuilt(tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from inference_platform.demo_model import build_demo_model
+
+    path = build_demo_model(tmp_path / "demo")
+    marker = path / ".demo_model_complete"
+    marker.write_text("seed=0\n")  # as an older version wrote it: no tool-call tokens then
+    assert build_demo_model(path) == path
+    assert "format=2" in marker.read_text().split()
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    assert len(tokenizer.encode("<tool_call>", add_special_tokens=False)) == 1
+    assert list(tmp_path.iterdir()) == [path]  # the old build is gone, nothing left beside it
