@@ -507,6 +507,39 @@ def test_a_batch_of_embedding_lines_answers_every_custom_id(vllm_stack: VllmStac
     assert (error.code, error.line, error.param) == ("invalid_model", 1, "body.model")
 
 
+def test_a_cancelled_background_response_frees_its_engine_slot(vllm_stack: VllmStack) -> None:
+    """Flex work holds at most 3 of the engine's 4 slots (realtime keeps one): fill them, queue
+    a fourth, cancel the three; the fourth runs, and the cancelled ones stop where they were."""
+    client = vllm_stack.client()
+    limit = MAX_MODEL_LEN - 64
+    create: dict[str, Any] = {
+        "model": VLLM_MODEL,
+        "input": "Tell me a long story.",
+        "background": True,
+        "service_tier": "flex",
+        "max_output_tokens": limit,
+        "extra_body": {"ignore_eos": True},
+    }
+    running = [client.responses.create(**create) for _ in range(3)]
+    waiting = client.responses.create(**create)
+    cancelled = [client.responses.cancel(r.id) for r in running]
+    # A response that finished before its cancel arrived stays completed; most cannot have.
+    stopped = [r for r in cancelled if r.status == "cancelled"]
+    assert stopped, "every response finished before its cancel"
+
+    def done() -> Any:
+        got = client.responses.retrieve(waiting.id)
+        # It runs to its limit (ignore_eos), which Responses reports as incomplete.
+        return got if got.status == "incomplete" else None
+
+    finished = eventually(done, timeout=120, what="the queued response")
+    assert finished.usage is not None and finished.usage.output_tokens == limit
+    for r in stopped:
+        again = client.responses.retrieve(r.id)
+        assert again.status == "cancelled"
+        assert again.usage is None or again.usage.output_tokens < limit
+
+
 def test_kill_9_mid_batch_loses_and_doubles_nothing_and_leaves_no_engine(
     vllm_stack: VllmStack,
 ) -> None:
