@@ -66,7 +66,7 @@ def platform(var: Path, path: Path, batch_size: int) -> Iterator[tuple[str, str]
     )
     migrate.upgrade(settings.database_url)
     key, _ = create_key(Database(settings.database_url, pool_size=1), name="bench")
-    (var / "logs").mkdir(exist_ok=True)
+    (var / "logs").mkdir(parents=True, exist_ok=True)
     stack = Stack(settings, var / "logs")
     try:
         stack.start("web", ["web"])
