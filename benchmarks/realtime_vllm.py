@@ -85,6 +85,7 @@ def platform(var: Path, path: Path, batch_size: int) -> Iterator[tuple[str, str]
 @contextmanager
 def vllm_serve(var: Path, path: Path, batch_size: int) -> Iterator[tuple[str, str]]:
     """`vllm serve` with the engine arguments the platform's worker uses."""
+    var.mkdir(parents=True, exist_ok=True)
     port = free_port()
     args = cpu_defaults({"max_model_len": MAX_MODEL_LEN, "max_num_seqs": batch_size})
     cmd = [
