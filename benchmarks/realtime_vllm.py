@@ -88,9 +88,13 @@ def vllm_serve(var: Path, path: Path, batch_size: int) -> Iterator[tuple[str, st
     var.mkdir(parents=True, exist_ok=True)
     port = free_port()
     args = cpu_defaults({"max_model_len": MAX_MODEL_LEN, "max_num_seqs": batch_size})
+    # vLLM's OpenAI server module: the `vllm serve` command of the CPU build looks its own
+    # version up under the GPU package's name and exits.
     cmd = [
-        str(Path(sys.executable).parent / "vllm"),
-        "serve",
+        sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
         str(path),
         "--served-model-name",
         MODEL,
@@ -140,13 +144,18 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="max_tokens of each request")
     parser.add_argument("--batch-size", type=int, default=16, help="the engine's max_num_seqs")
     parser.add_argument("--runs", type=int, default=3, help="bursts per size (median shown)")
+    parser.add_argument(
+        "--servers", default="platform,vllm serve", help="which to run, comma-separated"
+    )
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     var = Path(tempfile.mkdtemp(prefix="bench-rt-vllm-"))
     os.environ.setdefault("VLLM_CACHE_ROOT", str(var / "vllm-cache"))
     path = build_demo_model(var / "models" / "demo")
     rows = []
-    for name, server in (("platform", platform), ("vllm serve", vllm_serve)):
+    servers = {"platform": platform, "vllm serve": vllm_serve}
+    for name in args.servers.split(","):
+        server = servers[name]
         with server(var / name.replace(" ", "-"), path, args.batch_size) as (base, key):
             asyncio.run(burst(base, key, 4, True, True, MODEL, args.tokens))  # warm-up
             for n in sizes:
