@@ -13,6 +13,7 @@ result becomes the envelope of ``inference_platform.tool_calls``.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import logging
 from typing import Any
@@ -30,12 +31,24 @@ _REQUESTS = (
 )
 
 
+def _exists(module: str) -> bool:
+    """Whether ``module`` is there, parent by parent (``find_spec`` raises for a child of a
+    missing package)."""
+    parts = module.split(".")
+    return all(
+        importlib.util.find_spec(".".join(parts[: i + 1])) is not None for i in range(len(parts))
+    )
+
+
 def _first(modules: tuple[str, ...], name: str) -> Any:
     for module in modules:
-        try:
-            return getattr(importlib.import_module(module), name)
-        except (ImportError, AttributeError):
+        # Look the module up first, so a module that exists but fails to import is raised,
+        # not skipped.
+        if not _exists(module):
             continue
+        found = getattr(importlib.import_module(module), name, None)
+        if found is not None:
+            return found
     raise EngineError(f"this vLLM has no {name} (looked in {', '.join(modules)})")
 
 
