@@ -173,7 +173,9 @@ def run_vllm_stack(
         flower_port=free_port(),
         web_workers=1,
         web_threads=64,
-        worker_wait_seconds=5.0,
+        # Generous: the first requests after a vLLM start can stall for seconds on a loaded
+        # 2-core machine; these tests check behaviour, not pickup time.
+        worker_wait_seconds=30.0,
         worker_heartbeat_seconds=1.0,
         lease_seconds=6.0,
         dispatch_grace_seconds=10.0,
