@@ -205,3 +205,18 @@ class ToolFields(Schema):
     @validates_schema
     def _check_choice(self, data: dict[str, Any], **_: Any) -> None:
         check_tool_choice(data)
+
+
+class ResponseToolFields(ToolFields):
+    """Responses tool calling: the same fields, with functions in the flat Responses shape."""
+
+    tools = ToolsField(
+        flat=True, allow_none=True, metadata=described("Function tools the model may call.")
+    )
+    tool_choice = ToolChoiceField(
+        allow_none=True,
+        metadata=described(
+            '"none", "auto" (models with a tool parser), "required" or '
+            '{"type": "function", "name": ...} (vllm engine).'
+        ),
+    )

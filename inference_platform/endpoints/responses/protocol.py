@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
 from inference_platform import ids, tool_calls
 from inference_platform.endpoints.protocol import (
@@ -17,12 +17,7 @@ from inference_platform.endpoints.protocol import (
     token_limit,
 )
 from inference_platform.endpoints.refusals import RefusesUnsupported
-from inference_platform.endpoints.tooling import (
-    TextSchema,
-    ToolChoiceField,
-    ToolsField,
-    check_tool_choice,
-)
+from inference_platform.endpoints.tooling import ResponseToolFields, TextSchema
 from inference_platform.generation import RESPONSES
 from inference_platform.structured import ToolCall
 from inference_platform.tiers import reported_tier
@@ -123,7 +118,7 @@ class InputField(fields.Field[str | list[dict[str, Any]]]):
         return value
 
 
-class ResponseCreateRequestSchema(SamplingFields, RefusesUnsupported):
+class ResponseCreateRequestSchema(SamplingFields, ResponseToolFields, RefusesUnsupported):
     endpoint = RESPONSES
 
     input = InputField(
@@ -155,24 +150,6 @@ class ResponseCreateRequestSchema(SamplingFields, RefusesUnsupported):
         allow_none=True,
         metadata=described("Output format: `json_schema` or `json_object` (vllm engine)."),
     )
-    tools = ToolsField(
-        flat=True, allow_none=True, metadata=described("Function tools the model may call.")
-    )
-    tool_choice = ToolChoiceField(
-        allow_none=True,
-        metadata=described(
-            '"none", "auto" (models with a tool parser), "required" or '
-            '{"type": "function", "name": ...} (vllm engine).'
-        ),
-    )
-    parallel_tool_calls = StrictBoolean(
-        allow_none=True,
-        metadata=described("With `required`, allow several calls in one turn (default true)."),
-    )
-
-    @validates_schema
-    def _check_choice(self, data: dict[str, Any], **_: Any) -> None:
-        check_tool_choice(data)
 
 
 class ResponseRetrieveRequestSchema(RefusesUnsupported):
