@@ -3,8 +3,8 @@
 The demo model on vLLM's CPU build, the same engine settings both ways (``max_num_seqs``,
 context, dtype, eager mode, no chunked prefill, priority scheduling), one engine at a time:
 
-* platform: the API and one worker taking the realtime queue (`inference-platform web` and
-  `worker`), Postgres and Redis;
+* platform: the API, a control role and one worker taking the realtime queue (the stack of
+  ``batch_throughput.py``), Postgres and Redis;
 * vllm serve: vLLM's OpenAI-compatible server, the anchor a user would otherwise pick.
 
 For each N, N streamed chat completions are sent at once from one async client; the table
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -32,50 +31,20 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from batch_throughput import MAX_MODEL_LEN, MODEL, start_stack  # noqa: E402
 from realtime_concurrency import burst, percentile  # noqa: E402
 
-from inference_platform.db import Database, migrate  # noqa: E402
 from inference_platform.demo_model import build_demo_model  # noqa: E402
 from inference_platform.engines.vllm_engine import cpu_defaults  # noqa: E402
-from inference_platform.keys import create_key  # noqa: E402
-from inference_platform.settings import Settings  # noqa: E402
-from tests.stack import Services, Stack, free_port  # noqa: E402
-
-MODEL = "demo-vllm"
-MAX_MODEL_LEN = 512
+from tests.stack import free_port  # noqa: E402
 
 
 @contextmanager
 def platform(var: Path, path: Path, batch_size: int) -> Iterator[tuple[str, str]]:
-    services = Services.start(var)
-    models = [
-        {
-            "name": MODEL,
-            "engine": "vllm",
-            "path": str(path),
-            "engine_args": {"max_model_len": MAX_MODEL_LEN},
-        }
-    ]
-    settings = Settings(
-        database_url=services.database_url,
-        redis_url=services.redis_url,
-        var_dir=str(var),
-        models=json.dumps(models),
-        port=free_port(),
-        log_level="WARNING",
-    )
-    migrate.upgrade(settings.database_url)
-    key, _ = create_key(Database(settings.database_url, pool_size=1), name="bench")
-    (var / "logs").mkdir(parents=True, exist_ok=True)
-    stack = Stack(settings, var / "logs")
+    """The API, a control role and one worker taking the realtime queue."""
+    var.mkdir(parents=True, exist_ok=True)
+    stack, key, services = start_stack(var, path, batch_size, "realtime")
     try:
-        stack.start("web", ["web"])
-        stack.start(
-            "worker",
-            ["worker", "--queues", "realtime", "--model", MODEL, "--batch-size", str(batch_size)],
-        )
-        stack.wait_api()
-        stack.wait_queue(f"realtime.{MODEL}", timeout=600)
         yield stack.base_url, key
     finally:
         stack.stop()
