@@ -31,7 +31,15 @@ from tests.e2e.vllm_stack import (
     alive,
     requires_vllm,
 )
-from tests.helpers import batch_finished, chat_line, eventually, lines_of, submit, wait_for
+from tests.helpers import (
+    batch_finished,
+    chat_line,
+    eventually,
+    finished,
+    lines_of,
+    submit,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, requires_vllm]
 
@@ -363,7 +371,7 @@ def test_tool_and_schema_lines_in_a_batch_and_a_flex_background_response(
         service_tier="flex",
         text={"format": {"type": "json_schema", **schema}},
     )
-    final = wait_for_response(client, bg.id)
+    final = finished(client, bg.id, timeout=120)
     assert final.status == "completed"
     City.model_validate_json(final.output_text)
     assert final.text.format.type == "json_schema"
@@ -371,15 +379,6 @@ def test_tool_and_schema_lines_in_a_batch_and_a_flex_background_response(
         model=VLLM_MODEL, input="Name a city.", max_output_tokens=120, text_format=City
     )
     assert isinstance(parsed.output_parsed, City)
-
-
-def wait_for_response(client: openai.OpenAI, response_id: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = client.responses.retrieve(response_id)
-        if got.status not in ("queued", "in_progress") or time.monotonic() > deadline:
-            return got
-        time.sleep(0.5)
 
 
 # -- embeddings (the embedding model on vLLM's pooling runner) -----------------------------

@@ -9,7 +9,6 @@ calls the tests must see are forced (``required`` or a named function).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +19,7 @@ import pydantic
 import pytest
 
 from tests.e2e.vllm_stack import VLLM_MODEL, VllmStack, requires_vllm, run_vllm_stack
-from tests.helpers import batch_finished, lines_of, submit
+from tests.helpers import batch_finished, finished, lines_of, submit
 
 pytestmark = [pytest.mark.e2e, requires_vllm]
 
@@ -223,7 +222,7 @@ def test_background_function_call_and_a_batch_line(client: openai.OpenAI) -> Non
         service_tier="flex",
     )
     assert bg.status in ("queued", "in_progress") and bg.tools[0].name == "get_weather"
-    final = _finished(client, bg.id)
+    final = finished(client, bg.id, timeout=180)
     assert final.status == "completed"
     (call,) = _calls(final)
     _valid_args(call.arguments)
@@ -247,15 +246,6 @@ def test_background_function_call_and_a_batch_line(client: openai.OpenAI) -> Non
     assert calls and all(c["name"] == "get_weather" for c in calls), body
     for c in calls:
         _valid_args(c["arguments"])
-
-
-def _finished(client: openai.OpenAI, response_id: str, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = client.responses.retrieve(response_id)
-        if got.status not in ("queued", "in_progress") or time.monotonic() > deadline:
-            return got
-        time.sleep(0.5)
 
 
 # -- an agent framework, unchanged ------------------------------------------------------------
