@@ -89,6 +89,15 @@ worker_class = (
 )
 
 
+def post_worker_init(worker: Any) -> None:
+    """Open the app's connections before it takes requests (see ``Platform.warm``)."""
+    platform = worker.wsgi.extensions["platform"]
+    try:
+        platform.warm()
+    except Exception as exc:  # Redis away: requests get 503 until it is back, as they would
+        worker.log.warning("could not open connections at start: %s", exc)
+
+
 def child_exit(server: Any, worker: Any) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -4,7 +4,9 @@ worker, on the simulated engine (no model: its speed is the engine's, not the ma
 Starts a real stack (API under `inference-platform web`, one worker taking the realtime queue,
 Postgres and Redis), then for each N sends N chat completions at once from the async openai
 SDK and reports errors, time to first token and total time (p50 / p95) next to the ideal (the
-engine's own TTFT plus tokens / speed), and the API's and the worker's peak RSS. Run from the
+engine's own TTFT plus tokens / speed), the API's and the worker's peak RSS, and the CPU
+seconds the API, the worker, Redis and the client each spent on the burst (on a 2-core machine
+they share the cores, so the sum bounds how fast a burst can be). Run from the
 repository root:
 
     .venv/bin/python benchmarks/realtime_concurrency.py [--sizes 100,300,1000] [--no-stream]
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -139,20 +142,28 @@ async def burst(
     model: str = MODEL,
     tokens: int = TOKENS,
 ) -> Result:
+    """N requests at once, each from its own client (as N users would be): one shared httpx
+    pool of N connections costs O(N) per finished response in httpcore, which made the load
+    generator, not the server, the slowest part on this machine."""
     result = Result()
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=n + 10)
     headers = {"Authorization": f"Bearer {key}"}
-    http = httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=httpx.Timeout(120.0)
-    )
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http)
+    timeout = httpx.Timeout(120.0)
+    # Plain HTTP: no TLS context to build per client (tens of ms of CPU each).
+    https = [
+        httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, verify=False)
+        for _ in range(n)
+    ]
+    clients = [
+        openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0, http_client=http)
+        for http in (https if sdk else ())
+    ]
     try:
         if sdk:
-            await asyncio.gather(*(one(client, stream, result, model, tokens) for _ in range(n)))
+            await asyncio.gather(*(one(c, stream, result, model, tokens) for c in clients))
         else:
-            await asyncio.gather(*(one_raw(http, stream, result, model, tokens) for _ in range(n)))
+            await asyncio.gather(*(one_raw(h, stream, result, model, tokens) for h in https))
     finally:
-        await client.close()
+        await asyncio.gather(*(h.aclose() for h in https))
     return result
 
 
@@ -181,6 +192,33 @@ class PeakRss:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time of a process (and its children) so far."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *(root.children(recursive=True) if children else ())]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def redis_pid(url: str) -> int | None:
+    """The Redis server's process, when it runs on this machine."""
+    port = httpx.URL(url).port or 6379
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or ())
+        if "redis-server" in (proc.info["name"] or "") + cmd and f":{port}" in cmd:
+            return proc.pid
+    return None
 
 
 @contextmanager
@@ -217,7 +255,15 @@ def platform(
         services.stop()
 
 
-def row(n: int, tps: float, stream: bool, result: Result, api_rss: int, worker_rss: int) -> str:
+def row(
+    n: int,
+    tps: float,
+    stream: bool,
+    result: Result,
+    api_rss: int,
+    worker_rss: int,
+    cpu: dict[str, float],
+) -> str:
     ideal = TTFT_MS / 1000 + TOKENS / tps
     errors = sum(result.errors.values())
     kinds = ", ".join(f"{k}: {v}" for k, v in sorted(result.errors.items()))
@@ -226,7 +272,9 @@ def row(n: int, tps: float, stream: bool, result: Result, api_rss: int, worker_r
         f"{errors:>4}{f' ({kinds})' if kinds else '':<0} | "
         f"{percentile(result.ttft, 0.5):5.2f} / {percentile(result.ttft, 0.95):5.2f} s | "
         f"{percentile(result.total, 0.5):5.2f} / {percentile(result.total, 0.95):5.2f} s | "
-        f"{ideal:4.2f} s | {api_rss / 2**20:5.0f} / {worker_rss / 2**20:5.0f} MiB |"
+        f"{ideal:4.2f} s | {api_rss / 2**20:5.0f} / {worker_rss / 2**20:5.0f} MiB | "
+        + " / ".join(f"{cpu[k]:4.1f}" for k in ("api", "worker", "redis", "client"))
+        + " s |"
     )
 
 
@@ -251,13 +299,24 @@ def main() -> None:
         with platform(tps, args.web_threads, args.concurrency) as (stack, key):
             for n in [n for n in sizes if (20.0 if n < 1000 else 10.0) == tps]:
                 for stream in modes:
-                    api = PeakRss(stack.procs["web"].pid)
-                    worker = PeakRss(stack.procs["worker"].pid)
+                    pids = {
+                        "api": stack.procs["web"].pid,
+                        "worker": stack.procs["worker"].pid,
+                        "redis": redis_pid(stack.settings.redis_url) or 0,
+                        "client": os.getpid(),
+                    }
+                    # The client's own process only: the stack runs as its children.
+                    before = {k: cpu_seconds(pid, k != "client") for k, pid in pids.items()}
+                    api = PeakRss(pids["api"])
+                    worker = PeakRss(pids["worker"])
                     with api, worker:
                         result = asyncio.run(
                             burst(stack.base_url, key, n, stream, args.client == "sdk")
                         )
-                    lines.append(row(n, tps, stream, result, api.peak, worker.peak))
+                    cpu = {
+                        k: cpu_seconds(pid, k != "client") - before[k] for k, pid in pids.items()
+                    }
+                    lines.append(row(n, tps, stream, result, api.peak, worker.peak, cpu))
                     print(lines[-1], flush=True)
     print(
         f"\nsimulated engine: TTFT {TTFT_MS} ms, {TOKENS} tokens per answer, engine batch "
@@ -265,9 +324,9 @@ def main() -> None:
     )
     print(
         "|     N |   mode |  tok/s | errors | TTFT p50 / p95 | total p50 / p95 | ideal | "
-        "RSS API / worker |"
+        "RSS API / worker | CPU API / worker / Redis / client |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for line in lines:
         print(line)
 

@@ -31,3 +31,4 @@ accesslog = "-"
 # Prometheus figures of every worker process are shared through files here.
 raw_env = [f"PROMETHEUS_MULTIPROC_DIR={os.environ.get('PROMETHEUS_MULTIPROC_DIR', '')}"]
 child_exit = _shared["child_exit"]
+post_worker_init = _shared["post_worker_init"]

@@ -13,6 +13,7 @@ from datetime import timedelta
 from celery import Celery
 from kombu import Queue
 
+from inference_platform.broker import SCHEMES
 from inference_platform.catalog import TIERS, Catalog
 from inference_platform.settings import Settings
 
@@ -56,6 +57,12 @@ def make_celery(
     }
     app.conf.update(
         broker_url=settings.redis_url,
+        # kombu's Redis transport, sharing one client per channel (see broker.py).
+        **(
+            {"broker_transport": "inference_platform.broker:Transport"}
+            if settings.redis_url.split("://", 1)[0] in SCHEMES
+            else {}
+        ),
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
         visibility_timeout=VISIBILITY_TIMEOUT,
@@ -66,6 +73,10 @@ def make_celery(
         # Job state lives in Postgres and the event channel, never in Celery's backend.
         task_ignore_result=True,
         result_backend=None,
+        # Built once for all threads: Celery otherwise builds the (disabled) backend once per
+        # thread for every task sent, and under the API's gevent workers each request is a
+        # thread; building it scans installed packages and cost more than sending the task.
+        result_backend_thread_safe=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -77,7 +88,7 @@ def make_celery(
         task_routes={"control.*": {"queue": CONTROL_QUEUE}},
         task_default_priority=5,
         worker_hijack_root_logger=False,
-        broker_pool_limit=64,
+        broker_pool_limit=settings.broker_connections,
         beat_schedule={
             "sweep": {
                 "task": TASK_SWEEP,

@@ -50,9 +50,22 @@ class Settings:
     )
     web_threads: int = _setting(64, "Threads per API process with the gthread worker class.")
     redis_max_connections: int = _setting(
-        256,
-        "Redis connections per process for events and liveness; a request that finds them all "
-        "busy waits for one (streams hold none: one reader per process follows them all).",
+        32,
+        "Redis connections per process for events, limits and liveness; the API opens them all "
+        "at start. A request that finds them all busy waits for one (streams hold none: one "
+        "reader per process follows them all).",
+    )
+    broker_connections: int = _setting(
+        16,
+        "Broker connections per process for sending tasks; the API opens them all at start. A "
+        "send that finds them all busy waits for one.",
+    )
+    stream_events_per_second: float = _setting(
+        1000.0,
+        "Text events per second a worker sends across its open streams, at most: with S "
+        "streams open, each one's new text goes out at most every S / this seconds (0.5 s at "
+        "most), joined into one chunk; a stream's first token and its end go out at once. 0: "
+        "every token as it comes.",
     )
     auth: bool = _setting(True, "Require `Authorization: Bearer sk-...` API keys.")
     max_body_bytes: int = _setting(16 * 1024 * 1024, "Largest JSON request body; larger gets 413.")

@@ -30,6 +30,7 @@ from inference_platform.events import Event, Failed, TextDelta
 from inference_platform.jobs import store
 from inference_platform.jobs.attempts import Attempt, Context, JobAttempt, LiveAttempt
 from inference_platform.jobs.embedding import EmbeddingAttempt, attempt_of
+from inference_platform.jobs.pacing import Pacer
 from inference_platform.jobs.store import Finished
 from inference_platform.metrics import worker as worker_metrics
 
@@ -114,6 +115,7 @@ class Feed:
         self._recorder = _Recorder(ctx)
         # Usage of finished realtime requests, recorded in one insert per turn.
         self._bills: list[dict[str, Any]] = []
+        self._pacer = Pacer(ctx.platform.settings.stream_events_per_second)
         self._journal = usage_spool.Journal(ctx.platform.settings.var_path, tier)
         self._billed = time.monotonic()
         self._lock = threading.Lock()
@@ -263,8 +265,9 @@ class Feed:
         return finished
 
     def _drain(self) -> Iterator[Item]:
+        held = self._pacer.wait(time.monotonic())
         try:
-            yield self._inbox.get(timeout=0.2)
+            yield self._inbox.get(timeout=0.2 if held is None else min(0.2, held))
         except queue.Empty:
             return
         for _ in range(4096):
@@ -273,12 +276,18 @@ class Feed:
             except queue.Empty:
                 return
 
-    def _publish(self, out: list[tuple[str, Event]]) -> None:
-        """Publish a job's events in one round trip (never once the job is no longer ours)."""
-        if not out:
-            return
-        events = coalesce([(rid, e) for rid, e in out if not self.ctx.leases.lost(rid)])
+    def _publish(self, out: list[tuple[str, Event]], *, paced: bool = True) -> None:
+        """Publish events in one round trip (never once the job is no longer ours); text
+        waits for its stream's turn unless ``paced`` is off."""
+        if paced:
+            self._pacer.set_streams(len(self._inflight))
+            ready = self._pacer.admit(out, time.monotonic())
+        else:
+            ready = list(out)
         out.clear()
+        events = coalesce([(rid, e) for rid, e in ready if not self.ctx.leases.lost(rid)])
+        if not events:
+            return
         try:
             self.ctx.platform.events.publish_many(events)
         except Exception as exc:  # readers recover from the row; generation goes on
@@ -295,7 +304,8 @@ class Feed:
         if bill is not None:
             self._journal.append(bill)  # before the answer leaves: a kill -9 loses no bill
             self._bills.append(bill)
-        self._publish(attempt.closing_events())
+        # What it still holds goes out first: nothing of an ended request waits.
+        self._publish(self._pacer.forget(work.id) + attempt.closing_events(), paced=False)
         try:
             done = attempt.finish(ctx)
             if done is None:
