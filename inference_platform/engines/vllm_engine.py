@@ -472,10 +472,13 @@ _COMPACT_JSON = {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
 def _structured_outputs_config(args: dict[str, Any]) -> dict[str, Any]:
-    """Compact JSON under structured outputs: the backends (xgrammar, guidance) read the
-    whitespace rule from the engine's config, not from a request, and a weak (or random)
-    model left free to emit whitespace between JSON tokens can fill its whole budget with
-    it. The catalog may still set ``structured_outputs_config`` (a dict) to choose others."""
+    """Fixed whitespace in JSON under structured outputs: the backends (xgrammar, guidance)
+    read the whitespace rule from the engine's config, not from a request, and a weak (or
+    random) model left free to emit whitespace between JSON tokens can fill its whole budget
+    with it. vLLM 0.32 then writes compact JSON (``,`` and ``:``); 0.26 keeps xgrammar's own
+    separators (``, `` and ``: ``, one space each, never more; seen on a GPU host, see
+    benchmarks/results/gpu-vllm-engine-0.26.md). The catalog may still set
+    ``structured_outputs_config`` (a dict) to choose others."""
     try:
         config_cls = _vllm("vllm.config", "StructuredOutputsConfig")
     except (ImportError, AttributeError):
