@@ -15,6 +15,7 @@ from inference_platform.errors import model_not_found
 from inference_platform.events import EventChannel, redis_client
 from inference_platform.keys import KeyVerifier
 from inference_platform.liveness import LivenessCache
+from inference_platform.sender import Sender
 from inference_platform.settings import Settings
 
 
@@ -47,6 +48,10 @@ class Platform:
     @cached_property
     def celery(self) -> Celery:
         return make_celery(self.settings, self.catalog)
+
+    @cached_property
+    def sender(self) -> Sender:
+        return Sender(self.celery)
 
     @cached_property
     def liveness(self) -> LivenessCache:

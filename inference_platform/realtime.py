@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_platform import liveness
-from inference_platform.celery_app import TASK_REALTIME, queue_name
+from inference_platform.celery_app import queue_name
 from inference_platform.engines.base import TokenLogprob
 from inference_platform.errors import PlatformError, unavailable
 from inference_platform.events import (
@@ -85,11 +85,7 @@ def submit(
         # The worker measures the request's queue wait from it.
         "enqueued_at": time.time(),
     }
-    # argsrepr: what Flower and the logs show of the task, the id rather than the request's
-    # text (Celery's own repr of the payload also cost about half of sending it).
-    platform.celery.send_task(
-        TASK_REALTIME, args=[payload], queue=queue, ignore_result=True, argsrepr=repr([job.id])
-    )
+    platform.sender.send(queue, payload)
     return job
 
 

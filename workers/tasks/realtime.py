@@ -11,7 +11,9 @@ from workers.runtime import current
 
 
 @shared_task(name=TASK_REALTIME, ignore_result=True)
-def generate(payload: dict[str, Any]) -> None:
-    """Hand one realtime request to this worker's realtime feed and return: its events go to
-    the waiting API host, its usage to Postgres once it ends."""
-    current().push_live(payload)
+def generate(payloads: list[dict[str, Any]] | dict[str, Any]) -> None:
+    """Hand realtime requests (an API process sends those that arrive together in one task)
+    to this worker's realtime feed and return: their events go to the waiting API hosts, their
+    usage to Postgres once they end."""
+    for payload in payloads if isinstance(payloads, list) else [payloads]:
+        current().push_live(payload)
