@@ -214,17 +214,20 @@ class EventChannel:
         pipe.execute()
 
     def start(self, request_id: str, event: Started) -> bool:
-        """Publish ``started`` unless the request was cancelled; True when it was.
+        """Publish ``started`` unless the request was cancelled; True when it was."""
+        return self.start_many([(request_id, event)])[0]
 
-        One round trip: this is on every realtime request's path.
-        """
-        key = stream_key(request_id)
+    def start_many(self, started: list[tuple[str, Started]]) -> list[bool]:
+        """``start`` for several requests in one round trip (this is on every realtime
+        request's path); per request, True when it was cancelled."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.exists(f"cancelled:{request_id}")
-        pipe.xadd(key, {"d": encode(event)})
-        pipe.expire(key, self.ttl)
-        cancelled, _, _ = pipe.execute()
-        return bool(cancelled)
+        for request_id, event in started:
+            key = stream_key(request_id)
+            pipe.exists(f"cancelled:{request_id}")
+            pipe.xadd(key, {"d": encode(event)})
+            pipe.expire(key, self.ttl)
+        replies = pipe.execute()
+        return [bool(cancelled) for cancelled in replies[::3]]
 
     # -- reading (API) -------------------------------------------------------------------
     def read(
@@ -296,9 +299,16 @@ def _entries(reply: Any) -> Iterator[tuple[str, Event]]:
 
 
 def decode_entries(entries: Any) -> Iterator[tuple[str, Event]]:
+    """Events of stream entries, whose fields come as a dict (redis-py's XREAD, XRANGE) or
+    as Redis sent them, ``[field, value, ...]`` (the hub's reads)."""
     for entry_id, fields in entries:
         eid = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
-        yield eid, decode(fields.get(b"d") or fields.get("d"))
+        found: dict[Any, Any] = (
+            fields
+            if isinstance(fields, dict)
+            else dict(zip(fields[::2], fields[1::2], strict=True))
+        )
+        yield eid, decode(found.get(b"d") or found["d"])
 
 
 class EventSubscription:

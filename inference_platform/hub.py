@@ -3,8 +3,9 @@
 An API process may relay a thousand open streams at once. Each waiting in its own ``XREAD
 BLOCK`` would hold a Redis connection per stream; instead one thread reads all the streams
 that have a subscriber with a single ``XREAD`` and hands each subscriber its events. A new
-subscription interrupts the reader's wait by appending to the process's own wake-up stream,
-which the reader always includes in its ``XREAD``.
+subscription interrupts a long wait of the reader by appending to the process's own wake-up
+stream, which the reader always includes in its ``XREAD``. While events flow the reader waits
+briefly instead, and new subscriptions join its next read without that extra Redis write.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import redis
 
 log = logging.getLogger(__name__)
 
-# How long the reader blocks in one XREAD (a new subscriber interrupts it).
+# How long the reader blocks in one XREAD when nothing came last time (a new subscriber
+# interrupts it), and when something did (a new subscriber waits for the next read).
 BLOCK_MS = 5000
+SHORT_BLOCK_MS = 50
 # Entries read per stream and XREAD; a stream with more is read again at once.
 COUNT = 512
 # Pause between reads that brought entries. One XREAD names every open stream, so its cost
@@ -61,7 +64,12 @@ class Subscription:
     def close(self) -> None:
         self.hub.unsubscribe(self)
 
-    def _deliver(self, entries: list[tuple[str, Any]]) -> None:
+    def _deliver(self, entries: list[tuple[str, Any]], start: str) -> None:
+        """Entries a read returned after position ``start``. A subscriber that joined after
+        that read began wants earlier entries too: it skips this batch and the next read,
+        which starts from its position, brings them all (no gap)."""
+        if _position(self.after) < _position(start):
+            return
         with self._cond:
             for entry_id, fields in entries:
                 if _position(entry_id) > _position(self.after):
@@ -78,6 +86,11 @@ class Subscription:
 class Hub:
     def __init__(self, client: redis.Redis[bytes]) -> None:
         self._redis = client
+        # The same connections, with XREAD's reply left as Redis sent it: redis-py's own
+        # conversion of every entry into a dict cost more than the read itself.
+        self._reader: redis.Redis[bytes] = redis.Redis(connection_pool=client.connection_pool)
+        self._reader.set_response_callback("XREAD", _raw)  # type: ignore[no-untyped-call]
+        self._long_wait = True
         self._subs: dict[str, set[Subscription]] = {}
         self._lock = threading.Lock()
         self._wake_key = f"hub:{uuid.uuid4().hex}"
@@ -91,8 +104,9 @@ class Hub:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
                 self._thread.start()
-        # Interrupt the reader's wait so it reads this stream too.
-        self._redis.xadd(self._wake_key, {"w": 1}, maxlen=16, approximate=True)
+            nudge = self._long_wait
+        if nudge:  # interrupt the reader's long wait so it reads this stream too
+            self._redis.xadd(self._wake_key, {"w": 1}, maxlen=16, approximate=True)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -103,34 +117,42 @@ class Hub:
                 if not subs:
                     del self._subs[sub.key]
 
-    def _streams(self) -> dict[Any, Any]:
+    def _streams(self, long_wait: bool) -> dict[Any, Any]:
         with self._lock:
             streams: dict[Any, Any] = {
                 key: min((s.after for s in subs), key=_position) for key, subs in self._subs.items()
             }
+            self._long_wait = long_wait
         # "$": only a nudge sent while we block matters; between reads the new key is in.
         streams[self._wake_key] = "$"
         return streams
 
     def _run(self) -> None:
+        flowing = False
         while True:
+            streams = self._streams(long_wait=not flowing)
             try:
-                reply = self._redis.xread(self._streams(), block=BLOCK_MS, count=COUNT)
+                reply = self._reader.xread(
+                    streams, block=SHORT_BLOCK_MS if flowing else BLOCK_MS, count=COUNT
+                )
             except Exception as exc:  # Redis away: every waiter hears of it, the reader goes on
                 log.warning("event hub read failed: %s", exc)
                 self._fail_all(exc)
+                flowing = False
                 threading.Event().wait(1.0)
                 continue
-            for raw_key, entries in reply or []:
+            flowing = False
+            for raw_key, entries in _streams_of(reply):
                 key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
-                decoded = [(e.decode() if isinstance(e, bytes) else e, f) for e, f in entries]
                 if key == self._wake_key:
                     continue
+                flowing = True
+                decoded = [(e.decode() if isinstance(e, bytes) else e, f) for e, f in entries]
                 with self._lock:
                     subs = list(self._subs.get(key, ()))
                 for sub in subs:
-                    sub._deliver(decoded)
-            if reply:
+                    sub._deliver(decoded, streams[key])
+            if flowing:
                 self._pause.wait(READ_GAP_SECONDS)
 
     def _fail_all(self, error: BaseException) -> None:
@@ -138,3 +160,15 @@ class Hub:
             subs = [s for group in self._subs.values() for s in group]
         for sub in subs:
             sub._fail(error)
+
+
+def _raw(response: Any, **_options: Any) -> Any:
+    return response
+
+
+def _streams_of(reply: Any) -> Any:
+    """``(key, entries)`` of an XREAD reply as Redis sent it: a map in RESP3, pairs in RESP2.
+    Each entry is ``(id, [field, value, ...])``."""
+    if not reply:
+        return ()
+    return reply.items() if isinstance(reply, dict) else reply

@@ -254,6 +254,9 @@ class LiveAttempt(Attempt):
     stream: bool = True
     worker: str = ""
     queue: str = ""
+    # Whether the client cancelled before the start, once the start was published (the feed
+    # publishes the starts of requests that arrive together in one round trip).
+    cancelled: bool | None = None
 
     @classmethod
     def from_task(cls, payload: dict[str, Any], *, worker: str, queue: str) -> LiveAttempt:
@@ -270,9 +273,13 @@ class LiveAttempt(Attempt):
         )
         return cls(work, stream=bool(payload.get("stream", True)), worker=worker, queue=queue)
 
+    def started(self) -> Started:
+        return Started(attempt=1, worker=self.worker, queue=self.queue)
+
     def start(self, ctx: Context) -> bool:
-        started = Started(attempt=1, worker=self.worker, queue=self.queue)
-        if ctx.platform.events.start(self.work.id, started):
+        if self.cancelled is None:
+            self.cancelled = ctx.platform.events.start(self.work.id, self.started())
+        if self.cancelled:
             return False  # the client gave up before we began
         try:
             planned = self._plan(ctx, self.work.body)

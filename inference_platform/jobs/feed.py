@@ -116,6 +116,8 @@ class Feed:
         # Usage of finished realtime requests, recorded in one insert per turn.
         self._bills: list[dict[str, Any]] = []
         self._pacer = Pacer(ctx.platform.settings.stream_events_per_second)
+        # Events of this turn that passed the pacer, published together at its end.
+        self._unsent: list[tuple[str, Event]] = []
         self._journal = usage_spool.Journal(ctx.platform.settings.var_path, tier)
         self._billed = time.monotonic()
         self._lock = threading.Lock()
@@ -245,13 +247,15 @@ class Feed:
         True when a piece of durable work finished, so there is room to claim more."""
         finished = False
         out: list[tuple[str, Event]] = []
-        for attempt, j, item in self._drain():
+        items = list(self._drain())
+        self._announce([a for a, _, item in items if item is _NEW and isinstance(a, LiveAttempt)])
+        for attempt, j, item in items:
             if item is _NEW:
                 self._start(attempt)
             elif item is _DONE:
                 attempt.running -= 1
                 if attempt.running == 0:
-                    self._publish(out)
+                    self._stage(out)  # its text goes before its end
                     self._end(attempt)
                     finished = finished or not isinstance(attempt, LiveAttempt)
             elif isinstance(item, BaseException):
@@ -261,8 +265,26 @@ class Feed:
             elif isinstance(item, Embedded) and isinstance(attempt, EmbeddingAttempt):
                 if attempt.failure is None:
                     attempt.on_embedding(j, item)
-        self._publish(out)
+        self._stage(out)
+        self._flush()
         return finished
+
+    def _announce(self, arrived: list[LiveAttempt]) -> None:
+        """Publish the starts of realtime requests that arrived together in one round trip
+        (those past the feed's room are refused in ``_start``)."""
+        room = self.live_capacity - (len(self._inflight) - self._durable)
+        arrived = arrived[: max(0, room)]
+        if len(arrived) < 2:
+            return  # a lone request starts itself
+        try:
+            cancelled = self.ctx.platform.events.start_many(
+                [(a.work.id, a.started()) for a in arrived]
+            )
+        except Exception as exc:  # each start tries again on its own
+            log.warning("publishing %d starts failed: %s", len(arrived), exc)
+            return
+        for attempt, was_cancelled in zip(arrived, cancelled, strict=True):
+            attempt.cancelled = was_cancelled
 
     def _drain(self) -> Iterator[Item]:
         held = self._pacer.wait(time.monotonic())
@@ -276,16 +298,19 @@ class Feed:
             except queue.Empty:
                 return
 
-    def _publish(self, out: list[tuple[str, Event]], *, paced: bool = True) -> None:
-        """Publish events in one round trip (never once the job is no longer ours); text
-        waits for its stream's turn unless ``paced`` is off."""
-        if paced:
-            self._pacer.set_streams(len(self._inflight))
-            ready = self._pacer.admit(out, time.monotonic())
-        else:
-            ready = list(out)
+    def _stage(self, out: list[tuple[str, Event]]) -> None:
+        """Pass ``out`` through the pacer; what may go now waits for the turn's end."""
+        self._pacer.set_streams(len(self._inflight))
+        self._unsent += self._pacer.admit(out, time.monotonic())
         out.clear()
-        events = coalesce([(rid, e) for rid, e in ready if not self.ctx.leases.lost(rid)])
+
+    def _flush(self) -> None:
+        self._publish(self._unsent)
+
+    def _publish(self, out: list[tuple[str, Event]]) -> None:
+        """Publish events in one round trip (never once the job is no longer ours)."""
+        events = coalesce([(rid, e) for rid, e in out if not self.ctx.leases.lost(rid)])
+        out.clear()
         if not events:
             return
         try:
@@ -304,8 +329,11 @@ class Feed:
         if bill is not None:
             self._journal.append(bill)  # before the answer leaves: a kill -9 loses no bill
             self._bills.append(bill)
-        # What it still holds goes out first: nothing of an ended request waits.
-        self._publish(self._pacer.forget(work.id) + attempt.closing_events(), paced=False)
+        # What it still holds goes out first: nothing of an ended request waits. A realtime
+        # request's end goes out with the turn's other events; a job's before it is recorded.
+        self._unsent += self._pacer.forget(work.id) + attempt.closing_events()
+        if not isinstance(attempt, LiveAttempt):
+            self._flush()
         try:
             done = attempt.finish(ctx)
             if done is None:

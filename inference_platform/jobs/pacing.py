@@ -26,6 +26,9 @@ class Pacer:
         self._held: dict[str, list[Event]] = {}
         # When each stream's text last went out.
         self._sent: dict[str, float] = {}
+        # No held text is due before this: the held streams are looked over only then, not
+        # on every call (a worker may hold a thousand of them).
+        self._due = float("inf")
 
     def set_streams(self, streams: int) -> None:
         """The streams open now decide how long text may wait."""
@@ -41,7 +44,10 @@ class Pacer:
             if isinstance(event, TextDelta):
                 last = self._sent.get(rid)
                 if rid in self._held or (last is not None and now - last < self.interval):
-                    self._held.setdefault(rid, []).append(event)
+                    if rid not in self._held:
+                        self._held[rid] = []
+                        self._due = min(self._due, (now if last is None else last) + self.interval)
+                    self._held[rid].append(event)
                     continue
                 self._sent[rid] = now
             else:
@@ -49,9 +55,13 @@ class Pacer:
                 if is_terminal(event):
                     self._sent.pop(rid, None)
             ready.append((rid, event))
-        for rid in [r for r in self._held if now - self._sent.get(r, 0.0) >= self.interval]:
-            ready.extend(self.release(rid))
-            self._sent[rid] = now
+        if now >= self._due:
+            for rid in [r for r in self._held if now - self._sent.get(r, 0.0) >= self.interval]:
+                ready.extend(self.release(rid))
+                self._sent[rid] = now
+            self._due = min(
+                (self._sent.get(r, now) + self.interval for r in self._held), default=float("inf")
+            )
         return ready
 
     def release(self, rid: str) -> Pending:
@@ -67,5 +77,4 @@ class Pacer:
         """Seconds until held text is due (None: nothing is held)."""
         if not self._held:
             return None
-        due = min(self._sent.get(rid, 0.0) for rid in self._held) + self.interval
-        return max(0.0, due - now)
+        return max(0.0, self._due - now)
