@@ -12,6 +12,10 @@ Each way prints output tokens per second; the last line is the platform/engine r
 Run from the repository root (vLLM's CPU build installed, as ``make install`` does):
 
     .venv/bin/python benchmarks/batch_throughput.py [--requests 200] [--batch-size 16] [--runs 3]
+
+On a GPU, give both engines a share of its memory, e.g.
+``--engine-args '{"gpu_memory_utilization": 0.35}'`` (vLLM's default of 0.9 leaves no room for the
+second engine).
 """
 
 from __future__ import annotations
@@ -70,8 +74,8 @@ def make_bodies(tokenizer: ModelTokenizer, n: int, seed: int) -> list[dict[str, 
     return bodies
 
 
-def engine_args(batch_size: int) -> dict[str, Any]:
-    return {"batch_size": batch_size, "max_model_len": MAX_MODEL_LEN}
+def engine_args(batch_size: int, extra: dict[str, Any]) -> dict[str, Any]:
+    return {"batch_size": batch_size, "max_model_len": MAX_MODEL_LEN, **extra}
 
 
 def run_engine(host: EngineHost, bodies: list[dict[str, Any]], run: int) -> tuple[int, float]:
@@ -188,11 +192,16 @@ def phases(stack: Stack, batch_id: str, started: float, elapsed: float) -> dict[
 
 
 def start_stack(
-    var: Path, path: Path, batch_size: int, queues: str, feed_factor: int | None = None
+    var: Path,
+    path: Path,
+    batch_size: int,
+    queues: str,
+    feed_factor: int | None = None,
+    extra_args: dict[str, Any] | None = None,
 ) -> tuple[Stack, str, Any]:
     services = Services.start(var)
     # The worker's --batch-size sets max_num_seqs, as in production.
-    model_args = {"max_model_len": MAX_MODEL_LEN}
+    model_args = {"max_model_len": MAX_MODEL_LEN, **(extra_args or {})}
     models = [{"name": MODEL, "engine": "vllm", "path": str(path), "engine_args": model_args}]
     settings = Settings(
         database_url=services.database_url,
@@ -240,6 +249,13 @@ def main() -> None:
         default=None,
         help="INFERENCE_BATCH_FEED_FACTOR for the platform's worker (default: the setting's)",
     )
+    parser.add_argument(
+        "--engine-args",
+        type=json.loads,
+        default={},
+        help="JSON object of further engine_args for both engines, such as "
+        "'{\"gpu_memory_utilization\": 0.35}' on a GPU",
+    )
     args = parser.parse_args()
     if __import__("importlib").util.find_spec("vllm") is None:
         raise SystemExit("vLLM is not installed; `make install` adds its CPU build")
@@ -251,8 +267,12 @@ def main() -> None:
 
     # Both engines stay loaded and the runs alternate, so a change in the machine's load
     # between runs does not favour one side.
-    stack, key, services = start_stack(var, path, args.batch_size, args.queues, args.feed_factor)
-    host = EngineHost(build_engine("vllm", MODEL, str(path), engine_args(args.batch_size)))
+    stack, key, services = start_stack(
+        var, path, args.batch_size, args.queues, args.feed_factor, args.engine_args
+    )
+    host = EngineHost(
+        build_engine("vllm", MODEL, str(path), engine_args(args.batch_size, args.engine_args))
+    )
     host.start()
     engine_runs: list[tuple[int, float]] = []
     platform_runs: list[tuple[int, float]] = []
@@ -276,7 +296,7 @@ def main() -> None:
     print(
         f"\n{args.requests} completions, prompts 100-200 tokens, outputs 16-256 tokens, "
         f"vLLM max_num_seqs {args.batch_size}, platform worker queues {args.queues}, "
-        f"feed factor {args.feed_factor or 'default'}; "
+        f"feed factor {args.feed_factor or 'default'}, engine args {args.engine_args or 'none'}; "
         f"median of {args.runs} alternating runs\n"
     )
     print(f"| {'path':<34} | {'output tokens':>13} | {'seconds':>8} | {'tokens/s':>9} |")
