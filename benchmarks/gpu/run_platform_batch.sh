@@ -74,8 +74,10 @@ timeout -s INT -k 30 "$T" "$PY" "$SRC/benchmarks/batch_throughput.py" --requests
   | tee "$OUT/batch_throughput.log" | grep -vE "$VLLM_LOG"
 say "batch_throughput exited ${PIPESTATUS[0]}"
 (cd "$WORK" && tar -czf "$OUT/platform-logs.tar.gz" bench-batch-*/logs 2>/dev/null)
-# What a killed run left behind (platform processes, servers, engine cores) would hold GPU
-# memory: end every process started from here, known by the TMPDIR this script gave them.
+# What a killed run left behind (servers, engine cores) could hold GPU memory: end every
+# process started from here, known by the TMPDIR this script gave them. gunicorn and Celery
+# rewrite their environment with their process titles and are not found this way; the
+# benchmark stops them itself on SIGINT.
 for env in /proc/[0-9]*/environ; do
   pid=${env#/proc/} && pid=${pid%/environ}
   { [ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ]; } && continue
