@@ -274,8 +274,8 @@ class Feed:
         (those past the feed's room are refused in ``_start``)."""
         room = self.live_capacity - (len(self._inflight) - self._durable)
         arrived = arrived[: max(0, room)]
-        if len(arrived) < 2:
-            return  # a lone request starts itself
+        if not arrived:
+            return
         try:
             cancelled = self.ctx.platform.events.start_many(
                 [(a.work.id, a.started()) for a in arrived]
