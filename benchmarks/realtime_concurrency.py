@@ -133,12 +133,75 @@ async def one_raw(
         result.error(exc)
 
 
+async def one_socket(
+    base_url: str,
+    key: str,
+    stream: bool,
+    result: Result,
+    model: str = MODEL,
+    tokens: int = TOKENS,
+) -> None:
+    """The same request written straight to a socket and its reply read by hand (HTTP/1.1,
+    chunked or sized body): a load generator that costs the shared cores tens of
+    microseconds per request and event instead of the milliseconds of an HTTP library,
+    so that what the table shows is the server's time."""
+    url = httpx.URL(base_url)
+    body = json.dumps(
+        {
+            "model": model,
+            "messages": [{"role": "user", "content": "Tell me about concurrency."}],
+            "max_tokens": tokens,
+            "stream": stream,
+        }
+    ).encode()
+    head = (
+        f"POST {url.path.rstrip('/')}/chat/completions HTTP/1.1\r\nHost: {url.host}\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    start = time.perf_counter()
+    writer = None
+    try:
+        reader, writer = await asyncio.open_connection(url.host, url.port)
+        writer.write(head + body)
+        status = int((await reader.readline()).split()[1])
+        length, chunked = None, False
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
+                chunked = True
+        first, text = None, b""
+        if chunked:
+            while size := int((await reader.readline()).split(b";")[0], 16):
+                text = await reader.readexactly(size + 2)
+                if first is None and b'"content":"' in text and b'"content":""' not in text:
+                    first = time.perf_counter()
+            await reader.readline()
+        else:
+            text = await reader.readexactly(length or 0)
+        end = time.perf_counter()
+        if status != 200:
+            result.errors[str(status)] = result.errors.get(str(status), 0) + 1
+            return
+        if b"[DONE]" not in text if stream else b'"content":' not in text:
+            raise ValueError("a stream without [DONE]" if stream else "a reply without content")
+        result.ttft.append(((first or end) if stream else end) - start)
+        result.total.append(end - start)
+    except Exception as exc:  # counted, not raised: the table shows them
+        result.error(exc)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
 async def burst(
     base_url: str,
     key: str,
     n: int,
     stream: bool,
-    sdk: bool,
+    client: str,
     model: str = MODEL,
     tokens: int = TOKENS,
 ) -> Result:
@@ -146,6 +209,12 @@ async def burst(
     pool of N connections costs O(N) per finished response in httpcore, which made the load
     generator, not the server, the slowest part on this machine."""
     result = Result()
+    if client == "socket":
+        await asyncio.gather(
+            *(one_socket(base_url, key, stream, result, model, tokens) for _ in range(n))
+        )
+        return result
+    sdk = client == "sdk"
     headers = {"Authorization": f"Bearer {key}"}
     timeout = httpx.Timeout(120.0)
     # Plain HTTP: no TLS context to build per client (tens of ms of CPU each).
@@ -286,9 +355,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="the worker's task threads")
     parser.add_argument(
         "--client",
-        choices=("sdk", "http"),
+        choices=("sdk", "http", "socket"),
         default="sdk",
-        help="the async openai SDK, or plain HTTP reading lines (a lighter client)",
+        help="the async openai SDK, httpx reading lines, or requests written to sockets by "
+        "hand (the lightest: the client's CPU shares the cores with the server)",
     )
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -310,9 +380,7 @@ def main() -> None:
                     api = PeakRss(pids["api"])
                     worker = PeakRss(pids["worker"])
                     with api, worker:
-                        result = asyncio.run(
-                            burst(stack.base_url, key, n, stream, args.client == "sdk")
-                        )
+                        result = asyncio.run(burst(stack.base_url, key, n, stream, args.client))
                     cpu = {
                         k: cpu_seconds(pid, k != "client") - before[k] for k, pid in pids.items()
                     }

@@ -126,10 +126,10 @@ def main() -> None:
     for name in args.servers.split(","):
         server = servers[name]
         with server(var / name.replace(" ", "-"), path, args.batch_size) as (base, key):
-            asyncio.run(burst(base, key, 4, True, True, MODEL, args.tokens))  # warm-up
+            asyncio.run(burst(base, key, 4, True, "sdk", MODEL, args.tokens))  # warm-up
             for n in sizes:
                 results = [
-                    asyncio.run(burst(base, key, n, True, True, MODEL, args.tokens))
+                    asyncio.run(burst(base, key, n, True, "sdk", MODEL, args.tokens))
                     for _ in range(args.runs)
                 ]
                 ttft = sorted(results, key=lambda r: percentile(r.ttft, 0.5))[len(results) // 2]

@@ -4,8 +4,10 @@ An API process may relay a thousand open streams at once. Each waiting in its ow
 BLOCK`` would hold a Redis connection per stream; instead one thread reads all the streams
 that have a subscriber with a single ``XREAD`` and hands each subscriber its events. A new
 subscription interrupts a long wait of the reader by appending to the process's own wake-up
-stream, which the reader always includes in its ``XREAD``. While events flow the reader waits
-briefly instead, and new subscriptions join its next read without that extra Redis write.
+stream, which the reader always includes in its ``XREAD``; the subscriptions that come before
+the reader has woken join that read too, without a write of their own (a burst of a thousand
+streams costs a few wake-ups, not a thousand). While events flow the reader waits briefly
+instead, and new subscriptions join its next read without any extra Redis write.
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ class Hub:
         self._reader: redis.Redis[bytes] = redis.Redis(connection_pool=client.connection_pool)
         self._reader.set_response_callback("XREAD", _raw)  # type: ignore[no-untyped-call]
         self._long_wait = True
+        # A wake-up was sent that the reader has not acted on yet: later subscribers ride it.
+        self._nudged = False
+        # The last wake-up the reader saw. Reading after it, not after "$", also catches one
+        # written between computing a read's streams and sending it.
+        self._wake_after = "0"
         self._subs: dict[str, set[Subscription]] = {}
         self._lock = threading.Lock()
         self._wake_key = f"hub:{uuid.uuid4().hex}"
@@ -104,7 +111,8 @@ class Hub:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
                 self._thread.start()
-            nudge = self._long_wait
+            nudge = self._long_wait and not self._nudged
+            self._nudged = self._nudged or nudge
         if nudge:  # interrupt the reader's long wait so it reads this stream too
             self._redis.xadd(self._wake_key, {"w": 1}, maxlen=16, approximate=True)
         return sub
@@ -123,8 +131,9 @@ class Hub:
                 key: min((s.after for s in subs), key=_position) for key, subs in self._subs.items()
             }
             self._long_wait = long_wait
-        # "$": only a nudge sent while we block matters; between reads the new key is in.
-        streams[self._wake_key] = "$"
+            # Every subscriber so far is in this read: the next one must wake it again.
+            self._nudged = False
+        streams[self._wake_key] = self._wake_after
         return streams
 
     def _run(self) -> None:
@@ -145,6 +154,9 @@ class Hub:
             for raw_key, entries in _streams_of(reply):
                 key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
                 if key == self._wake_key:
+                    if entries:
+                        last = entries[-1][0]
+                        self._wake_after = last.decode() if isinstance(last, bytes) else last
                     continue
                 flowing = True
                 decoded = [(e.decode() if isinstance(e, bytes) else e, f) for e, f in entries]

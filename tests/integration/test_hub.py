@@ -95,3 +95,45 @@ def test_a_read_that_began_past_a_subscriber_position_is_not_given_to_it(
     sub._deliver([("5-0", [b"d", b"x"]), ("6-0", [b"d", b"y"])], start="4-0")
     assert [e for e, _ in sub.get(0.01)] == ["6-0"]
     sub.close()
+
+
+def test_a_subscriber_between_a_read_s_planning_and_its_start_is_not_left_waiting(
+    client: redis.Redis[bytes],
+) -> None:
+    # The reader takes its list of streams, then sends the XREAD. A request subscribing in
+    # between is not in that read, and its wake-up reaches Redis before the read does: the
+    # read must still see that wake-up, or the request waits out the reader's long block.
+    hub = Hub(client)
+    plan = hub._streams
+    late: list[object] = []
+
+    def planned(long_wait: bool) -> dict[object, object]:
+        streams = plan(long_wait)
+        if not late and long_wait:
+            late.append(hub.subscribe("late"))  # its wake-up lands before the XREAD
+        return streams
+
+    hub._streams = planned  # type: ignore[method-assign]
+    idle = hub.subscribe("quiet")
+    deadline = time.monotonic() + 2.0
+    while not late and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert late, "the reader never planned a long wait"
+    entry = client.xadd("late", {"d": "1"}).decode()
+    started = time.monotonic()
+    assert [e for e, _ in late[0].get(3.0)] == [entry]  # type: ignore[attr-defined]
+    assert time.monotonic() - started < 2.0  # not after the reader's 5 s wait
+    idle.close()
+
+
+def test_a_burst_of_subscribers_costs_few_wake_ups(client: redis.Redis[bytes]) -> None:
+    hub = Hub(client)
+    idle = hub.subscribe("quiet")
+    time.sleep(0.3)  # the reader blocks long: the next subscriber wakes it
+    subs = [hub.subscribe(f"k{i}") for i in range(200)]
+    # One wake-up for the burst (another at most if the reader woke in the middle of it).
+    assert client.xlen(hub._wake_key) <= 3
+    entries = [client.xadd(f"k{i}", {"d": "1"}).decode() for i in range(200)]
+    for sub, entry in zip(subs, entries, strict=True):
+        assert [e for e, _ in sub.get(3.0)] == [entry]
+    idle.close()
