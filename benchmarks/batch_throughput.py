@@ -127,6 +127,21 @@ def cpu_seconds(stack: Stack | None) -> dict[str, float]:
     return out
 
 
+def settle(stack: Stack, timeout: float = 10.0) -> None:
+    """Wait until every process of the stack and of this one is idle again: an engine that
+    just finished keeps spinning on its message queue for about a second (vLLM's busy loop),
+    and the next run, on the same cores, must not pay for the previous one."""
+    deadline = time.monotonic() + timeout
+    before = cpu_seconds(stack)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        after = cpu_seconds(stack)
+        busy = sum(after.values()) - sum(before.values())
+        before = after
+        if busy < 0.02:  # under 8% of one core in the window
+            return
+
+
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {k: round(after[k] - before.get(k, 0.0), 1) for k in after}
 
@@ -298,9 +313,11 @@ def main() -> None:
     try:
         host.start()
         for run in range(args.runs):
+            settle(stack)
             before = cpu_seconds(stack)
             engine_runs.append(run_engine(host, bodies, run))
             engine_cpu = cpu_delta(before, cpu_seconds(stack))
+            settle(stack)
             before = cpu_seconds(stack)
             tokens, seconds, marks = run_platform(stack, key, bodies)
             platform_cpu = cpu_delta(before, cpu_seconds(stack))

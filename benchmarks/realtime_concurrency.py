@@ -2,14 +2,16 @@
 worker, on the simulated engine (no model: its speed is the engine's, not the machine's).
 
 Starts a real stack (API under `inference-platform web`, one worker taking the realtime queue,
-Postgres and Redis), then for each N sends N chat completions at once from the async openai
-SDK and reports errors, time to first token and total time (p50 / p95) next to the ideal (the
-engine's own TTFT plus tokens / speed), the API's and the worker's peak RSS, and the CPU
-seconds the API, the worker, Redis and the client each spent on the burst (on a 2-core machine
-they share the cores, so the sum bounds how fast a burst can be). Run from the
-repository root:
+Postgres and Redis), then for each N sends N chat completions at once, each on its own
+connection, and reports errors, time to first token and total time (p50 / p95) next to the
+ideal (the engine's own TTFT plus tokens / speed), the API's and the worker's peak RSS, and
+the CPU seconds the API, the worker, Redis and the client each spent on the burst (on a
+2-core machine they share the cores, so the sum bounds how fast a burst can be). `--client`
+picks the load generator: raw sockets (the default, a small share of those cores), httpx, or
+the async openai SDK (several CPU-seconds per thousand streams). Run from the repository root:
 
     .venv/bin/python benchmarks/realtime_concurrency.py [--sizes 100,300,1000] [--no-stream]
+        [--client socket|sdk|http]
 """
 
 from __future__ import annotations
@@ -356,7 +358,7 @@ def main() -> None:
     parser.add_argument(
         "--client",
         choices=("sdk", "http", "socket"),
-        default="sdk",
+        default="socket",
         help="the async openai SDK, httpx reading lines, or requests written to sockets by "
         "hand (the lightest: the client's CPU shares the cores with the server)",
     )
