@@ -389,9 +389,12 @@ def test_vllm_module_imports_without_vllm() -> None:
     assert args == {
         "model": "/models/x",
         "scheduling_policy": "priority",
+        "disable_log_stats": True,
         "max_num_seqs": 4,
         "gpu_memory_utilization": 0.5,
     }
+    # The catalog still decides: an operator who wants vLLM's statistics turns them back on.
+    assert module.vllm_engine_args("/m", {"disable_log_stats": False})["disable_log_stats"] is False
     if "vllm" not in sys.modules and importlib.util.find_spec("vllm") is None:
         from inference_platform.engines import EngineError
 
