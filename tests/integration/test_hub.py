@@ -126,13 +126,30 @@ def test_a_subscriber_between_a_read_s_planning_and_its_start_is_not_left_waitin
     idle.close()
 
 
-def test_a_burst_of_subscribers_costs_few_wake_ups(client: redis.Redis[bytes]) -> None:
+def test_a_burst_of_subscribers_costs_one_wake_up(client: redis.Redis[bytes]) -> None:
+    # Subscribers that come before the woken reader plans its next read ride the first
+    # wake-up. The reader is held before that planning, so the burst surely fits in the gap.
     hub = Hub(client)
+    plan = hub._streams
+    gate, woken = threading.Event(), threading.Event()
+    gate.set()
+
+    def planned(long_wait: bool) -> dict[object, object]:
+        if not gate.is_set():
+            woken.set()
+            gate.wait(5.0)
+        return plan(long_wait)
+
+    hub._streams = planned  # type: ignore[method-assign]
     idle = hub.subscribe("quiet")
     time.sleep(0.3)  # the reader blocks long: the next subscriber wakes it
-    subs = [hub.subscribe(f"k{i}") for i in range(200)]
-    # One wake-up for the burst (another at most if the reader woke in the middle of it).
-    assert client.xlen(hub._wake_key) <= 3
+    before = client.xlen(hub._wake_key)
+    gate.clear()
+    subs = [hub.subscribe("k0")]
+    assert woken.wait(3.0)  # the reader is up, and has not planned its read yet
+    subs += [hub.subscribe(f"k{i}") for i in range(1, 200)]
+    assert client.xlen(hub._wake_key) == before + 1
+    gate.set()
     entries = [client.xadd(f"k{i}", {"d": "1"}).decode() for i in range(200)]
     for sub, entry in zip(subs, entries, strict=True):
         assert [e for e, _ in sub.get(3.0)] == [entry]
