@@ -65,6 +65,14 @@ class Result:
         self.errors[name] = self.errors.get(name, 0) + 1
 
 
+MESSAGES = [{"role": "user", "content": "Tell me about concurrency."}]
+
+
+def request_body(model: str, tokens: int, stream: bool) -> dict[str, object]:
+    """The chat completion every client sends, as JSON fields."""
+    return {"model": model, "messages": MESSAGES, "max_tokens": tokens, "stream": stream}
+
+
 async def one(
     client: openai.AsyncOpenAI,
     stream: bool,
@@ -73,13 +81,12 @@ async def one(
     tokens: int = TOKENS,
 ) -> None:
     start = time.perf_counter()
-    messages = [{"role": "user", "content": "Tell me about concurrency."}]
     try:
         if stream:
             first = None
             response = await client.chat.completions.create(
                 model=model,
-                messages=messages,
+                messages=MESSAGES,
                 max_tokens=tokens,
                 stream=True,  # type: ignore[arg-type]
             )
@@ -91,7 +98,7 @@ async def one(
         else:
             await client.chat.completions.create(
                 model=model,
-                messages=messages,
+                messages=MESSAGES,
                 max_tokens=tokens,  # type: ignore[arg-type]
             )
             end = time.perf_counter()
@@ -111,12 +118,7 @@ async def one_raw(
     """The same request over plain HTTP, reading the stream without building SDK objects:
     on a 2-core machine the SDK's per-chunk parsing in the client competes with the server."""
     start = time.perf_counter()
-    body = {
-        "model": model,
-        "messages": [{"role": "user", "content": "Tell me about concurrency."}],
-        "max_tokens": tokens,
-        "stream": stream,
-    }
+    body = request_body(model, tokens, stream)
     try:
         async with http.stream("POST", "/chat/completions", json=body) as r:
             if r.status_code != 200:
@@ -148,14 +150,7 @@ async def one_socket(
     microseconds per request and event instead of the milliseconds of an HTTP library,
     so that what the table shows is the server's time."""
     url = httpx.URL(base_url)
-    body = json.dumps(
-        {
-            "model": model,
-            "messages": [{"role": "user", "content": "Tell me about concurrency."}],
-            "max_tokens": tokens,
-            "stream": stream,
-        }
-    ).encode()
+    body = json.dumps(request_body(model, tokens, stream)).encode()
     head = (
         f"POST {url.path.rstrip('/')}/chat/completions HTTP/1.1\r\nHost: {url.host}\r\n"
         f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
