@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,25 @@ class VllmStack:
         self.stack.wait_queue(f"realtime.{VLLM_MODEL}", timeout=timeout)
         self.stack.wait_queue(f"batch.{VLLM_MODEL}", timeout=30)
         return time.monotonic() - started
+
+    @contextmanager
+    def engine_paused(self) -> Iterator[None]:
+        """Freeze vLLM's engine processes (SIGSTOP) while the block runs: requests reach the
+        engine and hold their slots but generate nothing, so a test can act on running work
+        before a fast engine finishes it."""
+        engine = [
+            p
+            for p in psutil.Process(self.worker_pid()).children(recursive=True)
+            if p.name().startswith("VLLM::")
+        ]
+        assert engine, "the vLLM worker has no engine processes"
+        for p in engine:
+            p.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for p in engine:
+                p.send_signal(signal.SIGCONT)
 
     def kill_worker_only(self) -> list[psutil.Process]:
         """SIGKILL the worker process alone (not its process group), as the OOM killer or an
