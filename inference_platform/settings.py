@@ -108,7 +108,9 @@ class Settings:
         60.0, "Queued work not started this long after it was enqueued is enqueued again."
     )
     attempt_cap: int = _setting(3, "Attempts before a job that keeps losing its worker fails.")
-    sweep_interval_seconds: float = _setting(2.0, "How often the control role sweeps.")
+    sweep_interval_seconds: float = _setting(
+        2.0, "How often the control role sweeps (on beat's once-a-second tick)."
+    )
     event_ttl_seconds: int = _setting(
         3600, "How long a request's event stream stays in Redis for resume and polling."
     )
@@ -120,9 +122,10 @@ class Settings:
     batch_feed_factor: int = _setting(
         2,
         "Batch lines a worker keeps claimed per slot of its engine batch: those past the batch "
-        "wait in the engine's own queue, ready for the next free slot. More keeps a dedicated "
-        "batch engine fuller, but a worker holds lines a later, more urgent batch or another "
-        "worker could have taken.",
+        "wait in the engine's own queue, ready for the next free slot, and are refilled in "
+        "groups of half that margin (one Postgres round trip per group, not per line). More "
+        "keeps a dedicated batch engine fuller, but a worker holds lines a later, more urgent "
+        "batch or another worker could have taken.",
     )
     batch_queue_depth: int = _setting(
         4,

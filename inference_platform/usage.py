@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -39,10 +40,14 @@ def usage_row(
 def record(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert usage rows; a request already billed is left alone (idempotent)."""
     if rows:
-        stmt = (
-            insert(UsageRecord).values(rows).on_conflict_do_nothing(index_elements=["request_id"])
-        )
-        session.execute(stmt)
+        # One statement with the rows as parameters (not as a VALUES list built into it), so
+        # SQLAlchemy compiles it once per process rather than once per group of rows.
+        session.execute(_INSERT, rows)
+
+
+_INSERT = insert(cast(Table, UsageRecord.__table__)).on_conflict_do_nothing(
+    index_elements=["request_id"]
+)
 
 
 def record_one(db: Database, **fields: Any) -> None:

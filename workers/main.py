@@ -85,7 +85,15 @@ def run_worker(
         capacities["batch"] = settings.batch_feed_factor * batch_size
     if "flex" in capacities and background_slots is not None:
         capacities["flex"] = background_slots
-    rt = runtime.Runtime(platform, spec.name, host, queues, name, capacities=capacities)
+    rt = runtime.Runtime(
+        platform,
+        spec.name,
+        host,
+        queues,
+        name,
+        capacities=capacities,
+        engine_slots=background_slots or batch_size,
+    )
     runtime.install(rt)
     worker_shutting_down.connect(lambda **_: rt.stop(), weak=False)
     app = _celery(platform)

@@ -14,12 +14,13 @@ from inference_platform import liveness
 from inference_platform.celery_app import queue_name
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import CANCEL_CHANNEL
+from inference_platform.housekeeping import Housekeeper
 from inference_platform.jobs.attempts import Context
 from inference_platform.jobs.embedding import live_attempt
 from inference_platform.jobs.feed import Feed
 from inference_platform.jobs.leases import LeaseKeeper
 from inference_platform.platform import Platform
-from inference_platform.tiers import REALTIME
+from inference_platform.tiers import BATCH, REALTIME
 
 log = logging.getLogger(__name__)
 
@@ -33,20 +34,31 @@ class Runtime:
     name: str
     # Durable work in flight per tier (the feed's capacity), e.g. {"batch": 32, "flex": 6}.
     capacities: dict[str, int] = field(default_factory=dict)
+    # Generations the engine runs at once for background work (its batch size, or the
+    # background share of a shared engine): claimed lines past it wait in its queue.
+    engine_slots: int | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     feeds: dict[str, Feed] = field(default_factory=dict)
     leases: LeaseKeeper | None = None
+    _housekeeper: Housekeeper | None = None
 
     def engine_host(self) -> EngineHost:
         if self.host is None:
             raise RuntimeError("this worker hosts no engine (control role)")
         return self.host
 
+    def housekeeper(self) -> Housekeeper:
+        """The control role's periodic duties."""
+        if self._housekeeper is None:
+            raise RuntimeError("only the control role keeps house")
+        return self._housekeeper
+
     def start_background(self) -> None:
         """Heartbeat (so the API knows we serve our queues), the cancel listener, and one
         feed per tier for durable work (woken by hints, and once now for work left over)."""
         threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
         if self.host is None or self.model is None:
+            self._housekeeper = Housekeeper(self.platform)
             return
         threading.Thread(target=self._listen_cancels, name="cancels", daemon=True).start()
         self.leases = LeaseKeeper(self.platform, self.host)
@@ -54,7 +66,16 @@ class Runtime:
         factor = self.platform.settings.realtime_queue_factor
         for tier, capacity in self.capacities.items():
             live = capacity * factor if tier == REALTIME else 0
-            feed = Feed(ctx, tier=tier, model=self.model, capacity=capacity, live_capacity=live)
+            feed = Feed(
+                ctx,
+                tier=tier,
+                model=self.model,
+                capacity=capacity,
+                live_capacity=live,
+                # Only batch lines wait in the engine's queue past its slots; a response
+                # waiting for a group would wait for nothing.
+                slots=self.engine_slots if tier == BATCH else None,
+            )
             self.feeds[tier] = feed
             feed.wake()
 

@@ -9,7 +9,12 @@ engine takes, with no thread, Redis connection or Celery slot each. The feed run
 thread and publishes the events of all its requests in one Redis round trip per turn.
 
 Results of batch lines are recorded in groups (one transaction per ``FLUSH_LINES`` lines or
-``FLUSH_SECONDS``), jobs at once; both through the same exactly-once conditional update.
+``FLUSH_SECONDS``, and at once when nothing else runs), jobs at once; both through the same
+exactly-once conditional update.
+
+On a CPU host every millisecond the feed spends comes out of the engine's own steps, so a
+batch feed that holds lines past the engine's slots (they wait in the engine's queue) claims
+in groups of half that margin instead of one claim per finished line.
 """
 
 from __future__ import annotations
@@ -61,7 +66,10 @@ class _Recorder:
     ctx: Context
     pending: list[Finished] = field(default_factory=list)
     last: float = field(default_factory=time.monotonic)
+    # Batches with lines recorded here and not yet seen without unfinished lines.
     batches: set[str] = field(default_factory=set)
+    # Their result files known to exist (see ``store.record``).
+    files: set[tuple[str, bool]] = field(default_factory=set)
 
     def add(self, done: Finished) -> None:
         self.pending.append(done)
@@ -72,26 +80,24 @@ class _Recorder:
         if not self.pending or not (force or due):
             return
         self.last = time.monotonic()
+        files = set(self.files)
+        batches = self.batches | {d.work.batch_id for d in self.pending if d.work.batch_id}
         try:
             with self.ctx.platform.db.session() as s:
-                store.record(s, self.pending)
+                store.record(s, self.pending, files)
+                # In the same transaction: the writers of a batch's results take turns
+                # (``store.record`` locks it), so the last of them sees every line ended.
+                idle = {b for b in batches if not rows.has_unfinished(s, b)}
         except Exception as exc:  # Postgres away: keep them (leases held) and try again
             log.warning("recording %d lines failed: %s", len(self.pending), exc)
             return
         done, self.pending = self.pending, []
         for item in done:
             self.ctx.leases.release(item.work.id)
-        self.batches.update(d.work.batch_id for d in done if d.work.batch_id is not None)
-        self._finalize_idle()
-
-    def _finalize_idle(self) -> None:
-        """Ask for finalisation of batches that have nothing left to run."""
-        for batch_id in list(self.batches):
-            with self.ctx.platform.db.session() as s:
-                idle = not rows.has_unfinished(s, batch_id)
-            if idle:
-                self.batches.discard(batch_id)
-                lifecycle.request_finalize(self.ctx.platform, batch_id)
+        self.batches = batches - idle
+        self.files = {f for f in files if f[0] not in idle}
+        for batch_id in idle:  # after the commit, so finalisation reads every result
+            lifecycle.request_finalize(self.ctx.platform, batch_id)
 
 
 Item = tuple[Attempt, int, Delta | Embedded | BaseException | object]
@@ -99,12 +105,24 @@ Item = tuple[Attempt, int, Delta | Embedded | BaseException | object]
 
 class Feed:
     def __init__(
-        self, ctx: Context, *, tier: str, model: str, capacity: int, live_capacity: int = 0
+        self,
+        ctx: Context,
+        *,
+        tier: str,
+        model: str,
+        capacity: int,
+        live_capacity: int = 0,
+        slots: int | None = None,
     ) -> None:
         self.ctx = ctx
         self.tier = tier
         self.model = model
         self.capacity = max(1, capacity)
+        # Pieces the engine runs at once for this feed; claimed ones past it wait in the
+        # engine's queue. While the engine's slots are full and enough waits behind them,
+        # the feed claims only once ``refill`` pieces have room (half the margin).
+        self.slots = min(self.capacity, max(1, slots or self.capacity))
+        self.refill = max(1, (self.capacity - self.slots + 1) // 2)
         # Realtime requests held at once (running or waiting in the engine); past it, new
         # ones are refused at once with 503 and Retry-After instead of waiting unboundedly.
         self.live_capacity = live_capacity
@@ -183,16 +201,17 @@ class Feed:
                 wakes = self._wakes
             room = self.capacity - self._durable
             stale = time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS
-            if room > 0 and (wakes != seen or finished or stale):
+            if self._wants(room) and (wakes != seen or finished or stale):
                 seen, last_claim = wakes, time.monotonic()
                 self._claim(room)
             if not self._inflight and self._inbox.empty():
                 if self._recorder.pending or self._bills:
-                    # Written at their usual pace, not now: a request arriving meanwhile
-                    # must not wait behind the insert.
-                    self._pump()
-                    self._recorder.flush(force=False)
+                    # Lines at once: nothing runs, and their batch may be complete. Bills
+                    # at their usual pace: a request arriving meanwhile must not wait
+                    # behind the insert.
+                    self._recorder.flush()
                     self._record_bills(force=False)
+                    self._pump()
                     continue
                 with self._lock:
                     idle = self._wakes == seen and self._inbox.empty()
@@ -203,6 +222,10 @@ class Feed:
             finished = self._pump()
             self._recorder.flush(force=False)
             self._record_bills(force=False)
+
+    def _wants(self, room: int) -> bool:
+        """Whether to claim now, given ``room`` for more durable pieces."""
+        return room > 0 and (self._durable < self.slots or room >= self.refill)
 
     def _claim(self, room: int) -> None:
         try:

@@ -182,11 +182,15 @@ _RECORD = """
 """
 
 
-def record(session: Session, done: Sequence[Finished]) -> set[str]:
+def record(
+    session: Session, done: Sequence[Finished], files: set[tuple[str, bool]] | None = None
+) -> set[str]:
     """Record results and bill them in the caller's transaction; returns the ids written.
 
     A result whose attempt no longer owns its row (cancelled, expired, retried elsewhere)
-    is dropped here, with its bill.
+    is dropped here, with its bill. ``files``: (batch, failed) pairs whose output (False) or
+    error (True) file is known to exist, kept by a caller that records many groups to spare
+    the lookup; the pairs this call makes sure of are added, true once the transaction commits.
     """
     if not done:
         return set()
@@ -237,14 +241,16 @@ def record(session: Session, done: Sequence[Finished]) -> set[str]:
     webhooks.responses_ended(
         session, [f.work.id for f in done if f.work.id in written and f.work.batch_id is None]
     )
+    known = set() if files is None else files
     for batch_id in batches:
         statuses = {f.status for f in done if f.work.batch_id == batch_id and f.work.id in written}
-        rows.ensure_result_files(
-            session,
-            batch_id,
-            output=bool(statuses - {"failed"}),
-            error="failed" in statuses,
-        )
+        output = bool(statuses - {"failed"}) and (batch_id, False) not in known
+        error = "failed" in statuses and (batch_id, True) not in known
+        if output or error:
+            rows.ensure_result_files(session, batch_id, output=output, error=error)
+            known.update(
+                (batch_id, failed) for failed, made in ((False, output), (True, error)) if made
+            )
     return written
 
 
