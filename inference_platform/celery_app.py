@@ -23,11 +23,12 @@ CONTROL_QUEUE = "control"
 TASK_REALTIME = "realtime.generate"
 # A hint that durable work (a background or flex response, batch lines) waits on a queue.
 TASK_RUN_WORK = "work.run"
-TASK_SWEEP = "control.sweep"
+# Beat's one periodic task: dispatch, due webhook deliveries and, on its interval, the sweep.
+TASK_TICK = "control.tick"
 TASK_VALIDATE_BATCH = "control.validate_batch"
-TASK_DISPATCH = "control.dispatch"
 TASK_FINALIZE_BATCH = "control.finalize_batch"
-TASK_DELIVER_WEBHOOKS = "control.deliver_webhooks"
+# Seconds between ticks.
+TICK_SECONDS = 1.0
 
 # Longest any task may run. Kombu's Redis transport re-delivers an unacked message once the
 # visibility timeout passes, whether or not its worker is alive, so the hard limit must stay
@@ -89,22 +90,13 @@ def make_celery(
         task_default_priority=5,
         worker_hijack_root_logger=False,
         broker_pool_limit=settings.broker_connections,
+        # One entry, not one per duty: every entry costs beat a wake-up and the control
+        # worker a message each time, and on a host the engine shares that is its time.
         beat_schedule={
-            "sweep": {
-                "task": TASK_SWEEP,
-                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
-                "options": {"expires": settings.sweep_interval_seconds * 2},
-            },
-            "dispatch": {
-                "task": TASK_DISPATCH,
-                "schedule": timedelta(seconds=1),
-                "options": {"expires": 5},
-            },
-            # Webhook deliveries recorded in Postgres, sent when due.
-            "webhooks": {
-                "task": TASK_DELIVER_WEBHOOKS,
-                "schedule": timedelta(seconds=1),
-                "options": {"expires": 5},
+            "tick": {
+                "task": TASK_TICK,
+                "schedule": timedelta(seconds=TICK_SECONDS),
+                "options": {"expires": 5 * TICK_SECONDS},
             },
         },
     )

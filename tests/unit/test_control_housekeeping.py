@@ -30,3 +30,34 @@ def test_stale_beat_schedules_are_removed_and_live_ones_kept(tmp_path: Path) -> 
 def test_beat_dispatch_lines_are_below_info() -> None:
     _quiet_beat()
     assert all(logging.getLogger(n).getEffectiveLevel() == logging.WARNING for n in NOISY_LOGGERS)
+
+
+def test_one_beat_entry_runs_every_duty_and_sweeps_on_its_interval(monkeypatch) -> None:
+    from inference_platform import housekeeping
+    from inference_platform.catalog import Catalog
+    from inference_platform.celery_app import TASK_TICK, make_celery
+    from inference_platform.settings import Settings
+
+    settings = Settings(sweep_interval_seconds=2.0)
+    app = make_celery(settings, Catalog([]))
+    assert [e["task"] for e in app.conf.beat_schedule.values()] == [TASK_TICK]
+
+    ran: list[str] = []
+    monkeypatch.setattr(housekeeping.dispatch, "dispatch", lambda p: ran.append("dispatch"))
+    monkeypatch.setattr(housekeeping.delivery, "deliver_due", lambda p: ran.append("webhooks"))
+
+    def failing_sweep(p: object) -> None:
+        ran.append("sweep")
+        raise RuntimeError("Postgres away")
+
+    monkeypatch.setattr(housekeeping.sweep, "sweep", failing_sweep)
+    clock = [100.0]
+    monkeypatch.setattr(housekeeping.time, "monotonic", lambda: clock[0])
+    keeper = housekeeping.Housekeeper(platform=type("P", (), {"settings": settings})())  # type: ignore[arg-type]
+    for tick in range(5):  # a tick a second, each a little late or early
+        clock[0] = 100.0 + tick + (0.05 if tick % 2 else -0.05)
+        keeper.tick()
+    # Dispatch and webhooks every tick; the sweep on ticks 0, 2 and 4. A failing duty is
+    # logged and the others still run.
+    assert ran.count("dispatch") == 5 and ran.count("webhooks") == 5
+    assert ran.count("sweep") == 3
