@@ -18,9 +18,16 @@ import os
 import select
 import subprocess
 import sys
+import time
 from typing import Any
 
+# Descendants are looked up every POLL_SECONDS while they change (the engine starting its
+# processes), and every SETTLED_POLL_SECONDS once they have not changed for SETTLE_SECONDS: each
+# lookup scans /proc, and on a CPU host that time comes out of the engine's. A process started
+# later under one already known is still found: the kill takes the known ones' descendants.
 POLL_SECONDS = 0.5
+SETTLED_POLL_SECONDS = 5.0
+SETTLE_SECONDS = 30.0
 
 
 def start_guard(pid: int | None = None) -> subprocess.Popen[bytes]:
@@ -88,10 +95,16 @@ def main(pid: int) -> None:
     except psutil.Error:
         return
     known: dict[int, float] = {}
+    changed = time.monotonic()
     stdin = sys.stdin.buffer
     while True:
-        known.update(_snapshot(psutil, parent, me))
-        readable, _, _ = select.select([stdin], [], [], POLL_SECONDS)
+        found = _snapshot(psutil, parent, me)
+        if found.keys() - known.keys():
+            changed = time.monotonic()
+        known.update(found)
+        settled = time.monotonic() - changed >= SETTLE_SECONDS
+        wait = SETTLED_POLL_SECONDS if settled else POLL_SECONDS
+        readable, _, _ = select.select([stdin], [], [], wait)
         if readable and not os.read(stdin.fileno(), 4096):
             break  # end of file: the worker closed the pipe or died
     _kill_all(psutil, known)
