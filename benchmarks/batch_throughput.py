@@ -338,8 +338,10 @@ def main() -> None:
         f"feed factor {args.feed_factor or 'default'}, engine args {args.engine_args or 'none'}; "
         f"median of {args.runs} alternating runs\n"
     )
-    print(f"| {'path':<34} | {'output tokens':>13} | {'seconds':>8} | {'tokens/s':>9} |")
-    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 10}|{'-' * 11}|")
+    # Each run's seconds too: on a machine where the engine shares two cores with the rest,
+    # the same work takes the engine alone anywhere from 7 to 12 s, so one median hides much.
+    print(f"| {'path':<34} | {'output tokens':>13} | {'seconds':>8} | {'tokens/s':>9} | runs (s)")
+    print(f"|{'-' * 36}|{'-' * 15}|{'-' * 10}|{'-' * 11}|{'-' * 10}")
     rates = {}
     for name, runs in (
         ("engine in-process, all at once", engine_runs),
@@ -347,7 +349,8 @@ def main() -> None:
     ):
         seconds = statistics.median(s for _, s in runs)
         rates[name] = runs[0][0] / seconds
-        print(f"| {name:<34} | {runs[0][0]:13d} | {seconds:8.2f} | {rates[name]:9.1f} |")
+        each = " ".join(f"{s:.2f}" for _, s in runs)
+        print(f"| {name:<34} | {runs[0][0]:13d} | {seconds:8.2f} | {rates[name]:9.1f} | {each}")
     engine_rate, platform_rate = rates.values()
     print("\nplatform timeline of the last run (seconds after the upload began):")
     for name, at in marks.items():
