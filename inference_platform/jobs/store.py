@@ -244,13 +244,15 @@ def record(
     known = set() if files is None else files
     for batch_id in batches:
         statuses = {f.status for f in done if f.work.batch_id == batch_id and f.work.id in written}
-        output = bool(statuses - {"failed"}) and (batch_id, False) not in known
-        error = "failed" in statuses and (batch_id, True) not in known
-        if output or error:
-            rows.ensure_result_files(session, batch_id, output=output, error=error)
-            known.update(
-                (batch_id, failed) for failed, made in ((False, output), (True, error)) if made
+        wanted = {(batch_id, status == "failed") for status in statuses} - known
+        if wanted:
+            rows.ensure_result_files(
+                session,
+                batch_id,
+                output=(batch_id, False) in wanted,
+                error=(batch_id, True) in wanted,
             )
+            known |= wanted
     return written
 
 
