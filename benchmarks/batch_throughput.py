@@ -6,7 +6,9 @@ where the model emits EOS) are run two ways with the same engine settings:
 
 * engine: fed straight to the vLLM engine in this process, all at once, batch priority;
 * platform: one JSONL batch file through the API -> control worker -> one vLLM worker ->
-  Postgres, timed from upload until the output file is read.
+  Postgres, timed from upload until the output file is read. Its workers take a batch's lines
+  largest output limit first (the engine gets them in file order, as ``LLM.generate`` would),
+  so fewer engine steps run with slots empty at the end.
 
 Each way prints output tokens per second; the last line is the platform/engine ratio.
 Run from the repository root (vLLM's CPU build installed, as ``make install`` does):

@@ -185,14 +185,23 @@ def logprobs_wanted(body: dict[str, Any]) -> int | None:
     return int(asked)
 
 
-def _max_tokens(endpoint: str, body: dict[str, Any], default: int) -> int:
+def output_limit(endpoint: str, body: dict[str, Any]) -> int | None:
+    """The most tokens a request may generate per choice, as its body says; None where it
+    leaves that to the model (the room left in its context) or generates nothing."""
     if endpoint == CHAT:
         value = body.get("max_completion_tokens") or body.get("max_tokens")
     elif endpoint == COMPLETIONS:
         value = body.get("max_tokens", 16)
-    else:
+    elif endpoint == RESPONSES:
         value = body.get("max_output_tokens")
-    return int(value) if value is not None else default
+    else:
+        return None
+    return int(value) if value is not None else None
+
+
+def _max_tokens(endpoint: str, body: dict[str, Any], default: int) -> int:
+    value = output_limit(endpoint, body)
+    return value if value is not None else default
 
 
 def _number(body: dict[str, Any], key: str, default: float) -> float:

@@ -14,6 +14,7 @@ from typing import Any
 
 from inference_platform.endpoints.protocol import MAX_DEPTH, unstorable
 from inference_platform.errors import PlatformError
+from inference_platform.generation import output_limit
 
 MAX_CUSTOM_ID = 64
 # errors.data stays readable: the first ones in full, then one entry saying how many more.
@@ -41,6 +42,8 @@ class GoodLine:
     custom_id: str
     model: str
     body: str  # the validated body as compact JSON, ready to store
+    # Its output token limit (None: the model's default), which orders the batch's claims.
+    output_limit: int | None = None
 
 
 @dataclass
@@ -197,4 +200,4 @@ class LineValidator:
                 f"`{self.model}` first and then `{model}`.",
                 param="body.model",
             )
-        return GoodLine(custom_id, model, text)
+        return GoodLine(custom_id, model, text, output_limit(self.endpoint, loaded))

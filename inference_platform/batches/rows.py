@@ -46,6 +46,7 @@ _COPY_COLUMNS = (
     "batch_id",
     "custom_id",
     "line_no",
+    "output_limit",
     "api_key_id",
 )
 
@@ -153,6 +154,10 @@ def _copy_text(value: str) -> str:
     )
 
 
+def _copy_int(value: int | None) -> str:
+    return "\\N" if value is None else str(int(value))
+
+
 class RowCopier:
     """Inserts a batch's request rows with COPY, a few thousand per round trip."""
 
@@ -172,7 +177,7 @@ class RowCopier:
         self._buf.write(
             f"{ids.new_id(ids.BATCH_REQUEST)}\t{self._owner}\t{_copy_text(line.model)}\t"
             f"{QUEUED}\t{_copy_text(line.body)}\t{self._middle}\t{_copy_text(line.custom_id)}"
-            f"\t{line_no}\t{self._key}\n"
+            f"\t{line_no}\t{_copy_int(line.output_limit)}\t{self._key}\n"
         )
         self.count += 1
         self._pending += 1

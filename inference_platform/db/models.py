@@ -84,6 +84,9 @@ class Request(Base):
     )
     custom_id: Mapped[str | None] = mapped_column(String(64))
     line_no: Mapped[int | None] = mapped_column(Integer)
+    # A batch line's output token limit (null: the model's default); a batch's lines are
+    # claimed longest first (see ``jobs.store``).
+    output_limit: Mapped[int | None] = mapped_column(Integer)
     chunk_no: Mapped[int | None] = mapped_column(Integer)
     # Order in which results were produced (Postgres sequence request_result_seq); output
     # files list lines in this order.
@@ -99,12 +102,14 @@ class Request(Base):
         Index("ix_requests_batch_chunk", "batch_id", "chunk_no"),
         Index("ix_requests_batch_result", "batch_id", "result_seq"),
         Index("ix_requests_batch_status", "batch_id", "status"),
-        # Batch workers claim queued lines of their model, earliest deadline first.
+        # Batch workers claim queued lines of their model, earliest deadline first, and
+        # within a batch the longest first.
         Index(
             "ix_requests_batch_queue",
             "model",
             "deadline",
             "batch_id",
+            text("output_limit DESC NULLS FIRST"),
             "line_no",
             postgresql_where=text("status = 'queued' AND tier = 'batch'"),
         ),
