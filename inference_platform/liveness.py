@@ -4,9 +4,12 @@ so a model whose workers are all down gets 503 at once instead of a hang.
 Three states of a queue, so the API waits only where waiting helps:
 
 * live: a worker announced itself within the last few heartbeats;
-* coming: a worker is starting (loading its engine), or Redis lost what it knew (flushed or
+* coming: a worker is starting (loading its engine), or is late (its last beat is overdue, but
+  by less than another ``max_age``: a process or host that stalled for a few seconds, with
+  every thread, heartbeat included, held up), or Redis lost what it knew (flushed or
   restarted: ``live:epoch`` is missing or young) and workers have not re-announced yet; a
-  request waits up to ``INFERENCE_WORKER_WAIT_SECONDS`` for one;
+  request waits up to ``INFERENCE_WORKER_WAIT_SECONDS`` for one (for a late one, only until
+  its beat is two ``max_age`` old);
 * gone: neither; a request fails at once.
 """
 
@@ -117,9 +120,16 @@ class LivenessCache:
         return alive
 
     def coming(self, queue: str) -> bool:
-        """Is a worker for ``queue`` starting, or may one re-announce after a Redis flush?"""
-        since = time.time() - STARTING_SECONDS
-        if int(self._client.zcount(_starting_key(queue), since, "+inf")) > 0:
+        """Is a worker for ``queue`` starting or late, or may one re-announce after a Redis
+        flush?"""
+        now = time.time()
+        pipe = self._client.pipeline(transaction=False)
+        pipe.zcount(_starting_key(queue), now - STARTING_SECONDS, "+inf")
+        # A worker that stopped cleanly withdrew its entry; one killed is late for one more
+        # ``max_age`` at most, and then gone.
+        pipe.zcount(_key(queue), now - 2 * self._max_age, "+inf")
+        starting, late = pipe.execute()
+        if int(starting) > 0 or int(late) > 0:
             return True
         return epoch_young(self._client, self._max_age)
 

@@ -44,6 +44,23 @@ def test_gone_workers_fail_fast(client: redis.Redis[bytes]) -> None:
     assert time.monotonic() - start < 0.5
 
 
+def test_a_late_worker_is_waited_for_briefly(client: redis.Redis[bytes]) -> None:
+    """A worker whose beat is overdue (a stalled host) is waited for, not refused at once;
+    but only until its beat is two ``max_age`` old, as a killed one never beats again."""
+    client.set(liveness.EPOCH_KEY, time.time() - 60)
+    client.zadd(f"live:{Q}", {"w6": time.time() - 4})  # max_age 3: one second overdue
+    cache = liveness.LivenessCache(client, max_age=3, cache_seconds=0)
+    assert not cache.has_worker(Q)
+    _later(lambda: liveness.announce(client, [Q], "w6"), 0.5)
+    start = time.monotonic()
+    assert cache.await_worker(Q, timeout=30)
+    assert time.monotonic() - start < 1.5
+    client.zadd(f"live:{Q}", {"w6": time.time() - 4})  # and then it never beats again
+    start = time.monotonic()
+    assert not cache.await_worker(Q, timeout=30)
+    assert 1.5 < time.monotonic() - start < 3
+
+
 def test_a_starting_worker_is_waited_for(client: redis.Redis[bytes]) -> None:
     client.set(liveness.EPOCH_KEY, time.time() - 60)
     liveness.starting(client, [Q], "w2")
