@@ -70,14 +70,19 @@ class _Recorder:
     batches: set[str] = field(default_factory=set)
     # Their result files known to exist (see ``store.record``).
     files: set[tuple[str, bool]] = field(default_factory=set)
+    # After a failed write, no other try before this (monotonic), forced or not.
+    retry_at: float = 0.0
 
     def add(self, done: Finished) -> None:
         self.pending.append(done)
         self.flush(force=False)
 
-    def flush(self, *, force: bool = True) -> None:
-        due = len(self.pending) >= FLUSH_LINES or time.monotonic() - self.last >= FLUSH_SECONDS
-        if not self.pending or not (force or due):
+    def flush(self, *, force: bool = True, last: bool = False) -> None:
+        """Write what is pending if due (``force``: now); ``last``: the feed stops, try even
+        while Postgres was just found away."""
+        now = time.monotonic()
+        due = len(self.pending) >= FLUSH_LINES or now - self.last >= FLUSH_SECONDS
+        if not self.pending or not (force or due) or (now < self.retry_at and not last):
             return
         self.last = time.monotonic()
         files = set(self.files)
@@ -90,6 +95,8 @@ class _Recorder:
                 idle = {b for b in batches if not rows.has_unfinished(s, b)}
         except Exception as exc:  # Postgres away: keep them (leases held) and try again
             log.warning("recording %d lines failed: %s", len(self.pending), exc)
+            # At the claims' pace: the idle loop would otherwise force a write every turn.
+            self.retry_at = time.monotonic() + RETRY_SECONDS
             return
         done, self.pending = self.pending, []
         for item in done:
@@ -192,7 +199,7 @@ class Feed:
         while True:
             if self._stopping.is_set():
                 self._hand_back_all()
-                self._recorder.flush()
+                self._recorder.flush(last=True)
                 self._record_bills()
                 with self._lock:
                     self._running = False

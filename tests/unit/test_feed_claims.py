@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
-from inference_platform.jobs.feed import Feed
+from inference_platform.jobs.feed import Feed, _Recorder
 
 
 def feed(tmp_path: Path, capacity: int, slots: int | None = None) -> Feed:
@@ -34,3 +34,26 @@ def test_a_feed_without_a_margin_claims_for_every_free_slot(tmp_path: Path) -> N
     assert (f.slots, f.refill) == (16, 1)
     f._durable = 15
     assert f._wants(1)
+
+
+def test_a_failed_write_of_results_is_retried_at_the_claims_pace() -> None:
+    """Postgres away: the lines stay pending, and the idle loop's forced writes do not turn
+    into a warning every turn; the last write as the feed stops still tries."""
+    tries: list[int] = []
+
+    class Down:
+        def session(self) -> None:
+            tries.append(1)
+            raise OSError("connection refused")
+
+    ctx = SimpleNamespace(platform=SimpleNamespace(db=Down()))
+    recorder = _Recorder(ctx)  # type: ignore[arg-type]
+    recorder.pending.append(SimpleNamespace(work=SimpleNamespace(batch_id="b", id="l1")))  # type: ignore[arg-type]
+    recorder.flush()
+    recorder.flush()
+    assert len(tries) == 1 and recorder.pending
+    recorder.flush(last=True)
+    assert len(tries) == 2
+    recorder.retry_at = 0.0  # a second later
+    recorder.flush()
+    assert len(tries) == 3 and recorder.pending
