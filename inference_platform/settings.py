@@ -86,6 +86,12 @@ class Settings:
     worker_heartbeat_seconds: float = _setting(
         2.0, "How often workers announce themselves (used to answer 503 fast)."
     )
+    engine_nice: int = _setting(
+        10,
+        "Niceness of engine workers and their engine processes (0 to 19): an engine keeps its "
+        "cores busy, and the API, control role, Postgres and Redis then get a CPU first. "
+        "0 leaves the priority as started.",
+    )
     default_max_tokens: int = _setting(
         512, "Output limit when a chat or responses request gives none (capped by the context)."
     )

@@ -21,6 +21,7 @@ from inference_platform.catalog import EMBED, TIERS
 from inference_platform.celery_app import CONTROL_QUEUE, queue_name
 from inference_platform.engines import build_engine, engine_version
 from inference_platform.engines.host import EngineHost
+from inference_platform.engines.niceness import yield_cpu
 from inference_platform.metrics.serve import serve_control, serve_worker
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
@@ -54,6 +55,8 @@ def run_worker(
     unknown = set(tiers) - set(TIERS)
     if unknown:
         raise SystemExit(f"unknown queue roles {sorted(unknown)}; choose from {TIERS}")
+    # First: every thread and engine process started from here on inherits it.
+    yield_cpu(settings.engine_nice)
     platform = Platform(settings)
     spec = platform.model(model)
     served = [t for t in tiers if spec.serves(t)]

@@ -13,9 +13,11 @@ import json
 import math
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any, Literal
 
 import openai
+import psutil
 import pydantic
 import pytest
 from sqlalchemy import func, select
@@ -129,6 +131,18 @@ def test_realtime_is_served_before_queued_batch_lines(vllm_stack: VllmStack) -> 
     assert latency < 15, f"realtime took {latency:.1f} s behind the batch"
     client.batches.cancel(batch.id)
     batch_finished(client, batch.id, timeout=120)
+
+
+def test_the_engine_gives_way_to_the_platforms_processes(vllm_stack: VllmStack) -> None:
+    """The worker and vLLM's engine processes run at INFERENCE_ENGINE_NICE, and so does the
+    worker's session (each role leads its own, as under `make run`): the API, Postgres and
+    Redis get a CPU first while the engine keeps both cores busy."""
+    worker = psutil.Process(vllm_stack.worker_pid())
+    engine = [p for p in worker.children(recursive=True) if p.name().startswith("VLLM::")]
+    assert engine and {p.nice() for p in [worker, *engine]} == {10}
+    autogroup = Path(f"/proc/{worker.pid}/autogroup")
+    if autogroup.exists():
+        assert autogroup.read_text().split()[-1] == "10"
 
 
 def test_a_500_line_batch_answers_every_custom_id_once(vllm_stack: VllmStack) -> None:
