@@ -88,9 +88,10 @@ class Settings:
     )
     engine_nice: int = _setting(
         10,
-        "Niceness of engine workers and their engine processes (0 to 19): an engine keeps its "
-        "cores busy, and the API, control role, Postgres and Redis then get a CPU first. "
-        "0 leaves the priority as started.",
+        "Niceness (0 to 19) of workers that serve the realtime tier, and of their engine "
+        "processes: an engine keeps its cores busy, and the API, Redis and Postgres, which "
+        "every realtime request passes through, then get a CPU first. Batch- and flex-only "
+        "workers keep their priority (throughput first). 0 leaves it as started.",
     )
     default_max_tokens: int = _setting(
         512, "Output limit when a chat or responses request gives none (capped by the context)."

@@ -55,8 +55,11 @@ def run_worker(
     unknown = set(tiers) - set(TIERS)
     if unknown:
         raise SystemExit(f"unknown queue roles {sorted(unknown)}; choose from {TIERS}")
-    # First: every thread and engine process started from here on inherits it.
-    yield_cpu(settings.engine_nice)
+    # First: every thread and engine process started from here on inherits it. Only where
+    # realtime requests are served: a batch-only engine on a 2-core host lost a fifth of its
+    # throughput to the platform's processes preempting it (benchmarks/batch_throughput.py).
+    if "realtime" in tiers:
+        yield_cpu(settings.engine_nice)
     platform = Platform(settings)
     spec = platform.model(model)
     served = [t for t in tiers if spec.serves(t)]

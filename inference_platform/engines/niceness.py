@@ -5,8 +5,10 @@ engine core spins on another while it waits for the runner. The API, the control
 Postgres, Redis and the worker's own heartbeat need little CPU, but need it promptly. On a
 2-core host we saw them wait seconds for a CPU (a realtime request refused with 503 because the
 worker's heartbeat could not run, a 48-line batch taking 5 s to validate), while a real-time
-probe process on the same host never waited. Lowering the engine worker's priority fixes that
-and costs the engine nothing when nothing else wants the CPU.
+probe process on the same host never waited. Lowering the engine worker's priority fixes that.
+It has a price, paid where realtime is not served: the platform's processes then preempt the
+engine whenever they wake, and a batch-only vLLM worker on that host ran a fifth slower
+(``benchmarks/batch_throughput.py``: ratio 0.79 at nice 10, 0.85 at nice 5, 0.97-0.99 at 0).
 
 Linux schedules sessions as groups first when autogroups are on (the default on desktops and
 small VMs; ``make run`` starts every process in its own session), so the plain nice value only
