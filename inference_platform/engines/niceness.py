@@ -12,9 +12,10 @@ engine whenever they wake, and a batch-only vLLM worker on that host ran a fifth
 
 Linux schedules sessions as groups first when autogroups are on (the default on desktops and
 small VMs; ``make run`` starts every process in its own session), so the plain nice value only
-orders the threads of one session. A worker that leads its own session raises its session's
-autogroup nice too (allowed to any owner, upwards only); one started from a shell leaves the
-shell's session alone.
+orders the threads of one session. A worker in a session of its own raises its session's
+autogroup nice too (allowed to any owner, upwards only): one it leads, or one without a
+controlling terminal (``make run`` starts each role as ``sh -c``, which leads the session). A
+worker started from a terminal leaves the terminal's session alone.
 """
 
 from __future__ import annotations
@@ -42,10 +43,24 @@ def yield_cpu(nice: int) -> None:
     except OSError as exc:
         log.warning("could not lower the worker's CPU priority to nice %d: %s", nice, exc)
         return
-    if os.getsid(0) != os.getpid() or not os.path.exists(_AUTOGROUP):
+    if not os.path.exists(_AUTOGROUP) or not _own_session():
         return
     try:
         with open(_AUTOGROUP, "w") as f:
             f.write(str(nice))
     except OSError as exc:  # autogroups off: the plain nice value already applies
         log.debug("autogroup nice not set: %s", exc)
+
+
+def _own_session() -> bool:
+    """Whether this process's session is its own: it leads it, or it has no controlling
+    terminal (a service manager's session, not a user's shell)."""
+    if os.getsid(0) == os.getpid():
+        return True
+    try:
+        with open("/proc/self/stat") as f:
+            # After the command name: state, ppid, pgrp, session, tty_nr, ...
+            tty_nr = int(f.read().rsplit(")", 1)[1].split()[4])
+    except (OSError, ValueError, IndexError):
+        return False
+    return tty_nr == 0
