@@ -84,7 +84,7 @@ class _Recorder:
         due = len(self.pending) >= FLUSH_LINES or now - self.last >= FLUSH_SECONDS
         if not self.pending or not (force or due) or (now < self.retry_at and not last):
             return
-        self.last = time.monotonic()
+        self.last = now
         files = set(self.files)
         batches = self.batches | {d.work.batch_id for d in self.pending if d.work.batch_id}
         try:
