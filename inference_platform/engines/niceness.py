@@ -8,7 +8,7 @@ worker's heartbeat could not run, a 48-line batch taking 5 s to validate), while
 probe process on the same host never waited. Lowering the engine worker's priority fixes that.
 It has a price, paid where realtime is not served: the platform's processes then preempt the
 engine whenever they wake, and a batch-only vLLM worker on that host ran a fifth slower
-(``benchmarks/batch_throughput.py``: ratio 0.79 at nice 10, 0.85 at nice 5, 0.97-0.99 at 0).
+(``benchmarks/batch_throughput.py``: ratio 0.79 at nice 10, 0.85 at nice 5, 0.91-0.99 at 0).
 
 Linux schedules sessions as groups first when autogroups are on (the default on desktops and
 small VMs; ``make run`` starts every process in its own session), so the plain nice value only
