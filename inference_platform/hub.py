@@ -3,11 +3,14 @@
 An API process may relay a thousand open streams at once. Each waiting in its own ``XREAD
 BLOCK`` would hold a Redis connection per stream; instead one thread reads all the streams
 that have a subscriber with a single ``XREAD`` and hands each subscriber its events. A new
-subscription interrupts a long wait of the reader by appending to the process's own wake-up
-stream, which the reader always includes in its ``XREAD``; the subscriptions that come before
-the reader has woken join that read too, without a write of their own (a burst of a thousand
-streams costs a few wake-ups, not a thousand). While events flow the reader waits briefly
-instead, and new subscriptions join its next read without any extra Redis write.
+subscription that finds the reader inside a read interrupts it by appending to the process's
+own wake-up stream, which the reader always includes in its ``XREAD``; the subscriptions that
+come before the reader has planned its next read join that read too, without a write of their
+own (a burst of a thousand streams costs a few wake-ups, not a thousand).
+
+A subscriber never waits for a read to time out: Redis checks the timeouts of blocked clients
+only when its event loop wakes, which on an idle server is every 100 ms (``hz`` 10), so even a
+50 ms block could hold a lone request for 100 ms.
 """
 
 from __future__ import annotations
@@ -22,16 +25,15 @@ import redis
 
 log = logging.getLogger(__name__)
 
-# How long the reader blocks in one XREAD when nothing came last time (a new subscriber
-# interrupts it), and when something did (a new subscriber waits for the next read).
+# How long the reader blocks in one XREAD (a new subscriber interrupts it).
 BLOCK_MS = 5000
-SHORT_BLOCK_MS = 50
 # Entries read per stream and XREAD; a stream with more is read again at once.
 COUNT = 512
-# Pause between reads that brought entries. One XREAD names every open stream, so its cost
-# grows with them: under a few hundred streams, reading as soon as any token lands would
-# spend the process on reads of one entry each. Waiting this long lets the tokens of many
-# streams arrive together, for at most this much latency per token.
+# Pause between reads that brought entries, per open stream, and at most. One XREAD names
+# every open stream, so its cost grows with them: under a few hundred streams, reading as soon
+# as any token lands would spend the process on reads of one entry each. Waiting lets the
+# tokens of many streams arrive together; a lone stream waits next to nothing.
+READ_GAP_PER_STREAM_SECONDS = 0.00005
 READ_GAP_SECONDS = 0.005
 
 
@@ -92,7 +94,8 @@ class Hub:
         # conversion of every entry into a dict cost more than the read itself.
         self._reader: redis.Redis[bytes] = redis.Redis(connection_pool=client.connection_pool)
         self._reader.set_response_callback("XREAD", _raw)  # type: ignore[no-untyped-call]
-        self._long_wait = True
+        # The reader's streams for its current read are fixed: a new subscriber must wake it.
+        self._reading = False
         # A wake-up was sent that the reader has not acted on yet: later subscribers ride it.
         self._nudged = False
         # The last wake-up the reader saw. Reading after it, not after "$", also catches one
@@ -111,9 +114,9 @@ class Hub:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="event-hub", daemon=True)
                 self._thread.start()
-            nudge = self._long_wait and not self._nudged
+            nudge = self._reading and not self._nudged
             self._nudged = self._nudged or nudge
-        if nudge:  # interrupt the reader's long wait so it reads this stream too
+        if nudge:  # interrupt the reader's wait so it reads this stream too
             self._redis.xadd(self._wake_key, {"w": 1}, maxlen=16, approximate=True)
         return sub
 
@@ -125,31 +128,35 @@ class Hub:
                 if not subs:
                     del self._subs[sub.key]
 
-    def _streams(self, long_wait: bool) -> dict[Any, Any]:
+    def _streams(self) -> dict[Any, Any]:
+        """The streams of the next read; from now on a new subscriber wakes that read."""
         with self._lock:
             streams: dict[Any, Any] = {
                 key: min((s.after for s in subs), key=_position) for key, subs in self._subs.items()
             }
-            self._long_wait = long_wait
+            self._reading = True
             # Every subscriber so far is in this read: the next one must wake it again.
             self._nudged = False
         streams[self._wake_key] = self._wake_after
         return streams
 
+    def _read_done(self) -> None:
+        """Subscribers from now on join the next read's plan without a wake-up."""
+        with self._lock:
+            self._reading = False
+
     def _run(self) -> None:
-        flowing = False
         while True:
-            streams = self._streams(long_wait=not flowing)
+            streams = self._streams()
             try:
-                reply = self._reader.xread(
-                    streams, block=SHORT_BLOCK_MS if flowing else BLOCK_MS, count=COUNT
-                )
+                reply = self._reader.xread(streams, block=BLOCK_MS, count=COUNT)
             except Exception as exc:  # Redis away: every waiter hears of it, the reader goes on
                 log.warning("event hub read failed: %s", exc)
+                self._read_done()
                 self._fail_all(exc)
-                flowing = False
                 threading.Event().wait(1.0)
                 continue
+            self._read_done()
             flowing = False
             for raw_key, entries in _streams_of(reply):
                 key = raw_key.decode() if isinstance(raw_key, bytes) else raw_key
@@ -165,7 +172,8 @@ class Hub:
                 for sub in subs:
                     sub._deliver(decoded, streams[key])
             if flowing:
-                self._pause.wait(READ_GAP_SECONDS)
+                gap = (len(streams) - 1) * READ_GAP_PER_STREAM_SECONDS
+                self._pause.wait(min(READ_GAP_SECONDS, gap))
 
     def _fail_all(self, error: BaseException) -> None:
         with self._lock:

@@ -107,9 +107,9 @@ def test_a_subscriber_between_a_read_s_planning_and_its_start_is_not_left_waitin
     plan = hub._streams
     late: list[object] = []
 
-    def planned(long_wait: bool) -> dict[object, object]:
-        streams = plan(long_wait)
-        if not late and long_wait:
+    def planned() -> dict[object, object]:
+        streams = plan()
+        if not late:
             late.append(hub.subscribe("late"))  # its wake-up lands before the XREAD
         return streams
 
@@ -118,7 +118,7 @@ def test_a_subscriber_between_a_read_s_planning_and_its_start_is_not_left_waitin
     deadline = time.monotonic() + 2.0
     while not late and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert late, "the reader never planned a long wait"
+    assert late, "the reader never planned a read"
     entry = client.xadd("late", {"d": "1"}).decode()
     started = time.monotonic()
     assert [e for e, _ in late[0].get(3.0)] == [entry]  # type: ignore[attr-defined]
@@ -134,11 +134,11 @@ def test_a_burst_of_subscribers_costs_one_wake_up(client: redis.Redis[bytes]) ->
     gate, woken = threading.Event(), threading.Event()
     gate.set()
 
-    def planned(long_wait: bool) -> dict[object, object]:
+    def planned() -> dict[object, object]:
         if not gate.is_set():
             woken.set()
             gate.wait(5.0)
-        return plan(long_wait)
+        return plan()
 
     hub._streams = planned  # type: ignore[method-assign]
     idle = hub.subscribe("quiet")
@@ -154,3 +154,21 @@ def test_a_burst_of_subscribers_costs_one_wake_up(client: redis.Redis[bytes]) ->
     for sub, entry in zip(subs, entries, strict=True):
         assert [e for e, _ in sub.get(3.0)] == [entry]
     idle.close()
+
+
+def test_a_subscriber_wakes_a_reader_whose_streams_are_flowing(client: redis.Redis[bytes]) -> None:
+    # While another stream's events flow, a new request must not wait for the reader's read
+    # to time out (Redis wakes a timed-out reader only on its own 100 ms tick when idle): it
+    # wakes the read it is not part of.
+    hub = Hub(client)
+    busy = hub.subscribe("busy")
+    client.xadd("busy", {"d": "1"})
+    assert busy.get(3.0)  # the reader has delivered: it is planning or inside its next read
+    time.sleep(0.05)  # now surely inside it, with "busy" in it and nothing new to read
+    before = client.xlen(hub._wake_key)
+    new = hub.subscribe("new")
+    assert client.xlen(hub._wake_key) == before + 1
+    entry = client.xadd("new", {"d": "1"}).decode()
+    assert [e for e, _ in new.get(3.0)] == [entry]
+    busy.close()
+    new.close()
