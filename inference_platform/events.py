@@ -8,9 +8,10 @@ The events, in the order a request produces them:
 
 * ``Started`` — a worker took the request (one per attempt of a durable job).
 * ``TextDelta`` — generated text of one choice. Durable jobs also carry running token counts
-  (``output_tokens``, ``prompt_tokens``) so whoever stops or retries the job can tell what was
-  already produced without a tokenizer. A request that asked for log probabilities gets them
-  in ``logprobs``, one ``[token, logprob, [[token, logprob], ...]]`` list per token.
+  (``output_tokens``, ``prompt_tokens``, ``cached_tokens``) so whoever stops or retries the
+  job can tell what was already produced without a tokenizer. A request that asked for log
+  probabilities gets them in ``logprobs``, one ``[token, logprob, [[token, logprob], ...]]``
+  list per token.
 * ``ChoiceEnd`` — one choice finished, with its ``finish_reason``.
 * ``End`` — the request finished; nothing follows. For a client that does not stream, deltas
   are left out and ``End.choices`` carries every choice whole (an embedding request's vectors
@@ -44,8 +45,12 @@ CANCEL_CHANNEL = "cancel"
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of one request; ``cached_tokens`` are the part of ``prompt_tokens`` the engine's
+    prefix cache served (0 where the engine cannot tell)."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -56,6 +61,7 @@ class Usage:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
+            "cached_tokens": self.cached_tokens,
         }
 
 
@@ -74,6 +80,7 @@ class TextDelta:
     output_tokens: int | None = None
     prompt_tokens: int | None = None
     logprobs: tuple[TokenLogprob, ...] | None = None
+    cached_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ class ChoiceEnd:
     finish_reason: str
     output_tokens: int | None = None
     prompt_tokens: int | None = None
+    cached_tokens: int | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,8 @@ def encode(event: Event) -> str:
             "prompt_tokens": event.usage.prompt_tokens,
             "completion_tokens": event.usage.completion_tokens,
         }
+        if event.usage.cached_tokens:
+            data["usage"]["cached_tokens"] = event.usage.cached_tokens
     return json.dumps({"type": _NAMES[type(event)], **data}, separators=(",", ":"))
 
 

@@ -44,6 +44,8 @@ class Choice:
     finish_reason: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Of ``prompt_tokens``, those the engine's prefix cache served (billed at the cached price).
+    cached_tokens: int = 0
     # Tokens an earlier attempt produced (a retried job continues its text).
     prior_tokens: int = 0
     # One entry per generated token, when the request asked for log probabilities.
@@ -64,11 +66,21 @@ class GenerationResult:
         return sum(seen.values())
 
     @property
+    def cached_tokens(self) -> int:
+        """Cached prompt tokens, each prompt counted once like ``prompt_tokens``: the fewest
+        of its choices (the first of n choices computes the prompt its siblings then find in
+        the cache, and the prompt is billed once, as that first computation)."""
+        seen: dict[int, int] = {}
+        for choice, prompt in zip(self.choices, self.prompt_of_choice, strict=True):
+            seen[prompt] = min(seen.get(prompt, choice.cached_tokens), choice.cached_tokens)
+        return sum(seen.values())
+
+    @property
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.choices)
 
     def usage(self) -> Usage:
-        return Usage(self.prompt_tokens, self.completion_tokens)
+        return Usage(self.prompt_tokens, self.completion_tokens, self.cached_tokens)
 
     def add(self, index: int, delta: Delta) -> Choice:
         """Fold one engine delta into its choice: every path accumulates output this way."""
@@ -77,6 +89,9 @@ class GenerationResult:
         choice.logprobs.extend(delta.logprobs)
         # A continued choice keeps its original prompt count (its text became prompt).
         choice.prompt_tokens = choice.prompt_tokens or delta.prompt_tokens
+        if delta.cached_tokens and not choice.cached_tokens:
+            # A continued choice's prompt holds its earlier text too: never more than billed.
+            choice.cached_tokens = min(delta.cached_tokens, choice.prompt_tokens)
         choice.completion_tokens = choice.prior_tokens + delta.completion_tokens
         if delta.finish_reason:
             choice.finish_reason = delta.finish_reason

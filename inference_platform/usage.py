@@ -21,9 +21,12 @@ def usage_row(
     endpoint: str,
     input_tokens: int,
     output_tokens: int,
+    cached_tokens: int = 0,
     batch_id: str | None = None,
     api_key_id: str | None = None,
 ) -> dict[str, Any]:
+    """One request's usage row; ``cached_tokens`` (the part of ``input_tokens`` the engine's
+    prefix cache served) is kept apart so it can be priced at the cached-input tariff."""
     return {
         "request_id": request_id,
         "owner": owner,
@@ -34,6 +37,7 @@ def usage_row(
         "batch_id": batch_id,
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
+        "cached_tokens": cached_tokens,
     }
 
 

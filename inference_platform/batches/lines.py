@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from inference_platform.batches.prefix import prefix_hash
 from inference_platform.endpoints.protocol import MAX_DEPTH, unstorable
 from inference_platform.errors import PlatformError
 from inference_platform.generation import output_limit
@@ -44,6 +45,8 @@ class GoodLine:
     body: str  # the validated body as compact JSON, ready to store
     # Its output token limit (None: the model's default), which orders the batch's claims.
     output_limit: int | None = None
+    # Its prompt prefix's group (``batches.prefix``): lines that share one are claimed together.
+    prefix_hash: int | None = None
 
 
 @dataclass
@@ -200,4 +203,10 @@ class LineValidator:
                 f"`{self.model}` first and then `{model}`.",
                 param="body.model",
             )
-        return GoodLine(custom_id, model, text, output_limit(self.endpoint, loaded))
+        return GoodLine(
+            custom_id,
+            model,
+            text,
+            output_limit(self.endpoint, loaded),
+            prefix_hash(self.endpoint, loaded),
+        )

@@ -50,13 +50,14 @@ def live_usage(session: Session, batch_ids: Sequence[str]) -> dict[str, dict[str
         return out
     rows = session.execute(
         text(
-            "SELECT batch_id, coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0) "
+            "SELECT batch_id, coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+            "coalesce(sum(cached_tokens), 0) "
             "FROM usage_records WHERE batch_id = ANY(:ids) GROUP BY batch_id"
         ),
         {"ids": list(batch_ids)},
     )
-    for batch_id, inp, outp in rows:
-        out[batch_id] = usage_object(int(inp), int(outp))
+    for batch_id, inp, outp, cached in rows:
+        out[batch_id] = usage_object(int(inp), int(outp), int(cached))
     return out
 
 

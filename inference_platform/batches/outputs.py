@@ -15,7 +15,6 @@ from inference_platform.endpoints.completions.protocol import text_completion
 from inference_platform.endpoints.responses import protocol as responses
 from inference_platform.endpoints.responses.inputs import Conversation
 from inference_platform.errors import PlatformError
-from inference_platform.events import Usage
 from inference_platform.generation import (
     CHAT,
     COMPLETIONS,
@@ -46,7 +45,7 @@ def success_body(
     """The endpoint's response object for a line that generated successfully."""
     suffix = line_id.removeprefix(ids.BATCH_REQUEST)
     pairs = [(c.text, c.finish_reason) for c in result.choices]
-    usage = Usage(result.prompt_tokens, result.completion_tokens)
+    usage = result.usage()
     if endpoint == CHAT:
         return dict(
             chat_completion(
@@ -82,6 +81,7 @@ def success_body(
         text=text,
         input_tokens=result.prompt_tokens,
         output_tokens=result.completion_tokens,
+        cached_tokens=result.cached_tokens,
         finish_reason=finish,
     )
 

@@ -48,6 +48,7 @@ _COPY_COLUMNS = (
     "line_no",
     "output_limit",
     "api_key_id",
+    "prefix_hash",
 )
 
 
@@ -177,7 +178,8 @@ class RowCopier:
         self._buf.write(
             f"{ids.new_id(ids.BATCH_REQUEST)}\t{self._owner}\t{_copy_text(line.model)}\t"
             f"{QUEUED}\t{_copy_text(line.body)}\t{self._middle}\t{_copy_text(line.custom_id)}"
-            f"\t{line_no}\t{_copy_int(line.output_limit)}\t{self._key}\n"
+            f"\t{line_no}\t{_copy_int(line.output_limit)}\t{self._key}"
+            f"\t{_copy_int(line.prefix_hash)}\n"
         )
         self.count += 1
         self._pending += 1

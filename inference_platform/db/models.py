@@ -87,6 +87,9 @@ class Request(Base):
     # A batch line's output token limit (null: the model's default); a batch's lines are
     # claimed longest first (see ``jobs.store``).
     output_limit: Mapped[int | None] = mapped_column(Integer)
+    # A batch line's prompt prefix (``batches.prefix``): a batch's lines that share one are
+    # claimed together, so they run while the engine still holds the prefix in its cache.
+    prefix_hash: Mapped[int | None] = mapped_column(BigInteger)
     chunk_no: Mapped[int | None] = mapped_column(Integer)
     # Order in which results were produced (Postgres sequence request_result_seq); output
     # files list lines in this order.
@@ -103,12 +106,13 @@ class Request(Base):
         Index("ix_requests_batch_result", "batch_id", "result_seq"),
         Index("ix_requests_batch_status", "batch_id", "status"),
         # Batch workers claim queued lines of their model, earliest deadline first, and
-        # within a batch the longest first.
+        # within a batch by prompt prefix, each group the longest first.
         Index(
             "ix_requests_batch_queue",
             "model",
             "deadline",
             "batch_id",
+            "prefix_hash",
             text("output_limit DESC NULLS FIRST"),
             "line_no",
             postgresql_where=text("status = 'queued' AND tier = 'batch'"),
@@ -131,6 +135,10 @@ class UsageRecord(Base):
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
     input_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Of ``input_tokens``, those the engine's prefix cache served (priced apart).
+    cached_tokens: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
     created_at: Mapped[datetime] = _now()
 
 

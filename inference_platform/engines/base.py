@@ -137,7 +137,8 @@ class Delta:
     """A piece of output. The last delta of a request has ``finish_reason`` set.
 
     ``prompt_tokens`` and ``completion_tokens`` are running totals so the final delta carries
-    the usage of the whole request.
+    the usage of the whole request. ``cached_tokens`` are the prompt tokens the engine served
+    from its prefix cache instead of computing them (0 where the engine cannot tell).
     """
 
     text: str
@@ -146,6 +147,7 @@ class Delta:
     completion_tokens: int = 0
     # One entry per token of this delta, when the request asked for log probabilities.
     logprobs: tuple[TokenLogprob, ...] = ()
+    cached_tokens: int = 0
 
 
 @dataclass(frozen=True)

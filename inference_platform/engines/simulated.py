@@ -25,6 +25,7 @@ from inference_platform.engines.base import (
     GenerationRequest,
     context_length_error,
 )
+from inference_platform.engines.prefix_cache import DEFAULT_BLOCK, PrefixCache
 
 _WORDS = tuple(
     """
@@ -129,7 +130,11 @@ class SimulatedEngine(Engine):
 
     engine_args: ``ttft_ms`` (0), ``tokens_per_second`` (0 = instant), ``max_model_len``
     (8192), ``batch_size`` (256 concurrent generations; more wait, best priority first),
-    ``stream_interval_ms`` (10: paced tokens due within this interval are sent together).
+    ``stream_interval_ms`` (10: paced tokens due within this interval are sent together),
+    ``prefix_cache_tokens`` (65536; 0 = none) and ``prefix_block_tokens`` (16): a simulated
+    prefix cache (``engines.prefix_cache``) that makes ``cached_tokens`` deterministic: a prompt
+    finds cached the leading full blocks of words an earlier prompt had. Nothing is computed
+    either way; only the reported usage differs.
     """
 
     kind = "simulated"
@@ -142,6 +147,9 @@ class SimulatedEngine(Engine):
         self._max_len = int(self.engine_args.get("max_model_len", 8192))
         self._interval = float(self.engine_args.get("stream_interval_ms", 10)) / 1000.0
         self._slots = _PrioritySlots(max(1, int(self.engine_args.get("batch_size", 256))))
+        block = int(self.engine_args.get("prefix_block_tokens", DEFAULT_BLOCK))
+        capacity = int(self.engine_args.get("prefix_cache_tokens", 65536)) // block
+        self._cache = PrefixCache(block, capacity) if capacity > 0 else None
         self._running: dict[str, _Running] = {}
 
     async def start(self) -> None:
@@ -170,18 +178,20 @@ class SimulatedEngine(Engine):
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         params = request.params
-        prompt_tokens = self.count_tokens(request.prompt)
+        words = request.prompt.split()
+        prompt_tokens = len(words)
         if prompt_tokens + params.max_tokens > self._max_len:
             raise context_length_error(prompt_tokens, params.max_tokens, self._max_len)
         if request.request_id in self._running:
             raise EngineError(f"request id {request.request_id!r} is already in use")
+        cached = self._cache.serve(words) if self._cache is not None else 0
         plan = plan_output(request.prompt, params.seed, max(0, params.max_tokens), params.stop)
         run = _Running(request.request_id)
         self._running[request.request_id] = run
         try:
             await self._acquire(run, request.priority)
             try:
-                async for delta in self._stream(run, plan, prompt_tokens):
+                async for delta in self._stream(run, plan, prompt_tokens, cached):
                     yield delta
             finally:
                 self._slots.release()
@@ -234,11 +244,14 @@ class SimulatedEngine(Engine):
         finally:
             handle.cancel()
 
-    async def _stream(self, run: _Running, plan: _Plan, prompt_tokens: int) -> AsyncIterator[Delta]:
+    async def _stream(
+        self, run: _Running, plan: _Plan, prompt_tokens: int, cached: int
+    ) -> AsyncIterator[Delta]:
         total = len(plan.pieces)
         if self._tps <= 0:
             await self._sleep(run, self._ttft)
-            yield Delta("".join(plan.pieces), plan.finish_reason, prompt_tokens, total)
+            text = "".join(plan.pieces)
+            yield Delta(text, plan.finish_reason, prompt_tokens, total, cached_tokens=cached)
             return
         loop = asyncio.get_running_loop()
         # Token i is due at ttft + i / tps after the start; absolute deadlines avoid drift.
@@ -257,7 +270,7 @@ class SimulatedEngine(Engine):
             text = "".join(plan.pieces[sent:due])
             sent = due
             if text or finish:
-                yield Delta(text, finish, prompt_tokens, sent)
+                yield Delta(text, finish, prompt_tokens, sent, cached_tokens=cached)
             if finish:
                 return
 

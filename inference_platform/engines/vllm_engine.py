@@ -74,6 +74,11 @@ def vllm_engine_args(path: str, engine_args: dict[str, Any]) -> dict[str, Any]:
     if engine_args.get("task") == "embed":
         # A causal LM is converted to an embedding model (vLLM's ``convert`` "auto").
         args.setdefault("runner", "pooling")
+    else:
+        # Repeated prefixes (system prompts, documents, agent turns) are computed once; the
+        # cached share is reported per request and billed at the cached-input price. vLLM
+        # turns it on by default where it can; saying so keeps it on if that default moves.
+        args.setdefault("enable_prefix_caching", True)
     args["model"] = path
     return args
 
@@ -102,6 +107,12 @@ def vllm_version() -> str | None:
         except metadata.PackageNotFoundError:
             continue
     return None
+
+
+def _cached_tokens(output: Any) -> int:
+    """Prompt tokens vLLM served from its prefix cache (``RequestOutput.num_cached_tokens``,
+    known once the prompt is computed; None or absent where vLLM does not say)."""
+    return max(0, int(getattr(output, "num_cached_tokens", 0) or 0))
 
 
 def _vllm(module: str, name: str) -> Any:
@@ -426,6 +437,7 @@ class VLLMEngine(Engine):
                             len(prompt_ids),
                             completion_tokens,
                             logprobs,
+                            _cached_tokens(output),
                         )
                     )
                 if finish:

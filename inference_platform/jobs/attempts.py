@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from inference_platform.batches import outputs
+from inference_platform.capacity.model import priority as deadline_priority
 from inference_platform.db.models import Request
 from inference_platform.engines.base import (
     Delta,
@@ -110,7 +111,18 @@ class Attempt:
             default_max_tokens=ctx.platform.settings.default_max_tokens,
         )
         self.result = GenerationResult.empty(prompt_of)
-        return requests
+        due = self.work.deadline
+        if due is None:
+            return requests
+        # Flex and batch work enters the engine at the priority its deadline's slack earns,
+        # so a more urgent line overtakes those already waiting in the engine's queue.
+        now = time.time()
+        return [
+            replace(r, priority=deadline_priority(due.timestamp(), now, r.priority))
+            if r.priority > 0
+            else r
+            for r in requests
+        ]
 
 
 class LineAttempt(Attempt):
@@ -139,8 +151,7 @@ class LineAttempt(Attempt):
         body = outputs.success_body(
             work.endpoint, work.id, work.model, work.body, self.result, self.created
         )
-        bill = (self.result.prompt_tokens, self.result.completion_tokens)
-        return Finished(work, "completed", 200, result=body, bill=bill)
+        return Finished(work, "completed", 200, result=body, bill=self.result.usage())
 
 
 class JobAttempt(Attempt):
@@ -173,6 +184,7 @@ class JobAttempt(Attempt):
             choice.logprobs = list(prior.logprobs.get(i, ()))
             choice.prior_tokens = choice.completion_tokens = prior.output_tokens.get(i, 0)
             choice.prompt_tokens = prior.prompt_tokens.get(i, 0)
+            choice.cached_tokens = prior.cached_tokens.get(i, 0)
             if i in prior.finish:
                 choice.finish_reason = prior.finish[i]
                 continue
@@ -192,18 +204,20 @@ class JobAttempt(Attempt):
         events: list[tuple[str, Event]] = []
         for i in self.spent:
             choice = self.result.choices[i]
-            end = ChoiceEnd(i, "length", choice.completion_tokens, choice.prompt_tokens)
+            cached = choice.cached_tokens or None
+            end = ChoiceEnd(i, "length", choice.completion_tokens, choice.prompt_tokens, cached)
             events.append((self.work.id, end))
         return events
 
     def on_delta(self, j: int, delta: Delta, out: list[tuple[str, Event]]) -> None:
         i = self.where[j]
         choice = self.result.add(i, delta)
-        n, p = choice.completion_tokens, choice.prompt_tokens
+        n, p, c = choice.completion_tokens, choice.prompt_tokens, choice.cached_tokens
         if delta.text or delta.logprobs:
-            out.append((self.work.id, TextDelta(i, delta.text, n, p, delta.logprobs or None)))
+            logprobs = delta.logprobs or None
+            out.append((self.work.id, TextDelta(i, delta.text, n, p, logprobs, c or None)))
         if delta.finish_reason:
-            out.append((self.work.id, ChoiceEnd(i, delta.finish_reason, n, p)))
+            out.append((self.work.id, ChoiceEnd(i, delta.finish_reason, n, p, c or None)))
 
     def finish(self, ctx: Context) -> Finished | None:
         platform, work = ctx.platform, self.work
@@ -233,9 +247,10 @@ class JobAttempt(Attempt):
             logprobs=[c.logprobs for c in self.result.choices],
             prompt_tokens=self.result.prompt_tokens,
             output_tokens=self.result.completion_tokens,
+            cached_tokens=self.result.cached_tokens,
         )
         obj = results.build(_row(work), outcome)
-        bill = (outcome.prompt_tokens, outcome.output_tokens)
+        bill = self.result.usage()
         return Finished(work, results.job_status(obj, outcome), 200, result=obj, bill=bill)
 
     def recorded(self, ctx: Context, written: bool, status: str) -> None:
@@ -325,6 +340,7 @@ class LiveAttempt(Attempt):
             endpoint=work.endpoint,
             input_tokens=self.result.prompt_tokens,
             output_tokens=self.result.completion_tokens,
+            cached_tokens=self.result.cached_tokens,
             api_key_id=work.api_key_id,
         )
 

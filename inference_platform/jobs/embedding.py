@@ -17,7 +17,7 @@ from inference_platform.endpoints.embeddings.protocol import (
     inputs,
 )
 from inference_platform.engines.base import Embedded, EmbeddingRequest
-from inference_platform.events import End, Event, Started
+from inference_platform.events import End, Event, Started, Usage
 from inference_platform.generation import EMBEDDINGS, TIER_PRIORITY, GenerationResult
 from inference_platform.jobs.attempts import Attempt, Context, LineAttempt, LiveAttempt, attempt_for
 from inference_platform.jobs.store import Claimed, Finished
@@ -93,7 +93,7 @@ class EmbeddingLine(EmbeddingAttempt, LineAttempt):
             prompt_tokens=self.result.prompt_tokens,
             encoding_format=work.body.get("encoding_format"),
         )
-        bill = (self.result.prompt_tokens, 0)
+        bill = Usage(self.result.prompt_tokens, 0)
         return Finished(work, "completed", 200, result=dict(body), bill=bill)
 
 

@@ -112,6 +112,7 @@ def _kept_output(row: Request, state: Progress) -> _Kept:
         logprobs=[state.logprobs.get(i, []) for i in range(n)],
         prompt_tokens=state.total_prompt(),
         output_tokens=state.total_output(),
+        cached_tokens=state.total_cached(),
         produced=state.produced,
         error={"status": row.status_code, "message": error.get("message", "")}
         if row.status != "cancelled"
@@ -128,12 +129,13 @@ def _kept_output(row: Request, state: Progress) -> _Kept:
             endpoint=row.endpoint,
             input_tokens=outcome.prompt_tokens,
             output_tokens=outcome.output_tokens,
+            cached_tokens=outcome.cached_tokens,
             api_key_id=row.api_key_id,
         )
     result = results.build(row, outcome)
     terminal: Terminal
     if row.status == "cancelled":
-        usage_ = Usage(outcome.prompt_tokens, outcome.output_tokens)
+        usage_ = Usage(outcome.prompt_tokens, outcome.output_tokens, outcome.cached_tokens)
         terminal = End(usage_, status="cancelled", result=result)
     else:
         terminal = Failed(

@@ -88,4 +88,5 @@ def _usage_of(result: dict[str, Any] | None) -> Usage:
     u = (result or {}).get("usage") or {}
     prompt = int(u.get("prompt_tokens", u.get("input_tokens", 0)))
     completion = int(u.get("completion_tokens", u.get("output_tokens", 0)))
-    return Usage(prompt, completion)
+    details = u.get("prompt_tokens_details") or u.get("input_tokens_details") or {}
+    return Usage(prompt, completion, int(details.get("cached_tokens") or 0))

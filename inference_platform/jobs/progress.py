@@ -1,7 +1,8 @@
 """What a job has produced so far, read back from its event channel.
 
 Job workers publish, besides the text, running token counts on every ``delta`` and
-``choice_end`` (``n``: output tokens of that choice so far, ``p``: its prompt tokens). From
+``choice_end`` (output tokens of that choice so far, its prompt tokens and how many of those
+came from the engine's prefix cache). From
 those, anyone can tell what an interrupted attempt already produced: a retry continues from
 there, and whoever stops a job (cancel, expiry, a lost worker) keeps that output and bills it
 without a tokenizer.
@@ -21,6 +22,8 @@ class Progress:
     finish: dict[int, str] = field(default_factory=dict)
     output_tokens: dict[int, int] = field(default_factory=dict)
     prompt_tokens: dict[int, int] = field(default_factory=dict)
+    # Of those, the tokens the engine's prefix cache served.
+    cached_tokens: dict[int, int] = field(default_factory=dict)
     # Per-token log probabilities, for requests that asked for them.
     logprobs: dict[int, list[TokenLogprob]] = field(default_factory=dict)
     attempts: int = 0
@@ -40,6 +43,10 @@ class Progress:
     def total_prompt(self) -> int:
         # Jobs have one prompt shared by all choices: count it once.
         return max(self.prompt_tokens.values(), default=0)
+
+    def total_cached(self) -> int:
+        # The shared prompt is billed once, as its first computation (the fewest cached).
+        return min(self.cached_tokens.values(), default=0)
 
 
 def read(events: list[Event]) -> Progress:
@@ -65,4 +72,6 @@ def read(events: list[Event]) -> Progress:
             state.output_tokens[index] = event.output_tokens
         if event.prompt_tokens is not None:
             state.prompt_tokens[index] = event.prompt_tokens
+        if event.cached_tokens is not None:
+            state.cached_tokens[index] = event.cached_tokens
     return state

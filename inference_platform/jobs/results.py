@@ -30,6 +30,8 @@ class Outcome:
     logprobs: list[list[TokenLogprob]] = field(default_factory=list)
     prompt_tokens: int = 0
     output_tokens: int = 0
+    # Of ``prompt_tokens``, those the engine's prefix cache served.
+    cached_tokens: int = 0
     produced: bool = True  # False: it ended before any output existed
     error: dict[str, Any] | None = None  # {"status", "message"} for failed/expired
 
@@ -45,7 +47,7 @@ def build(row: Request, outcome: Outcome) -> dict[str, Any] | None:
     if outcome.status not in ("completed", "cancelled"):
         return None
     choices = list(zip(outcome.texts, outcome.finish, strict=True))
-    usage = Usage(outcome.prompt_tokens, outcome.output_tokens)
+    usage = Usage(outcome.prompt_tokens, outcome.output_tokens, outcome.cached_tokens)
     tier = reported_tier(row.body.get("service_tier"))
     if row.endpoint == CHAT:
         return dict(
@@ -90,6 +92,7 @@ def _response(row: Request, outcome: Outcome) -> dict[str, Any]:
         text=(outcome.texts[0] if outcome.texts else "") if started else None,
         input_tokens=outcome.prompt_tokens if started else None,
         output_tokens=outcome.output_tokens if started else None,
+        cached_tokens=outcome.cached_tokens,
         finish_reason=outcome.finish[0] if outcome.finish else None,
         error=error,
     )

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from inference_platform import usage
 from inference_platform.batches import rows
 from inference_platform.db.models import Request
+from inference_platform.events import Usage
 from inference_platform.keys import REQUEST_KEY
 from inference_platform.platform import Platform
 from inference_platform.webhooks import outbox as webhooks
@@ -49,6 +50,8 @@ class Claimed:
     created_at: datetime
     batch_id: str | None = None
     api_key_id: str | None = None
+    # When it is due: its engine priority follows the slack left (``capacity.model``).
+    deadline: datetime | None = None
 
     @property
     def is_line(self) -> bool:
@@ -65,8 +68,8 @@ class Finished:
     status_code: int
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
-    # (input, output) tokens to bill; None bills nothing.
-    bill: tuple[int, int] | None = None
+    # Tokens to bill (cached input apart); None bills nothing.
+    bill: Usage | None = None
 
 
 def insert(
@@ -83,8 +86,11 @@ def insert(
     store: bool = True,
     previous_response_id: str | None = None,
     deadline_seconds: float | None = None,
+    output_limit: int | None = None,
 ) -> Request:
-    """Write a queued job and commit it; the caller enqueues a hint afterwards."""
+    """Write a queued job and commit it; the caller enqueues a hint afterwards.
+
+    ``output_limit``: the tokens it may generate in all, counted by the capacity model."""
     created = now()
     row = Request(
         id=id,
@@ -104,6 +110,7 @@ def insert(
         created_at=created,
         dispatched_at=created,
         deadline=created + timedelta(seconds=deadline_seconds) if deadline_seconds else None,
+        output_limit=output_limit,
     )
     with platform.db.session() as s:
         s.add(row)
@@ -121,16 +128,18 @@ def load(platform: Platform, request_id: str) -> Request | None:
 # limit go first (then file order): the engine runs them alongside the rest, and the batch does
 # not end on a few long lines running alone with the engine's other slots empty (the demo
 # benchmark's 200 lines of 16-256 tokens need about 6% fewer engine steps this way than in file
-# order). For batch lines the order is that of the partial index ix_requests_batch_queue, so a
-# claim reads its rows off the index instead of sorting every queued line of a 50,000-line
-# batch.
+# order). Before that, a batch's lines are grouped by prompt prefix (``batches.prefix``), so
+# lines that share one run while the engine's prefix cache still holds it; the longest-first
+# order holds within each group. For batch lines the order is that of the partial index
+# ix_requests_batch_queue, so a claim reads its rows off the index instead of sorting every
+# queued line of a 50,000-line batch.
 _CLAIM = text(
     """
     WITH picked AS (
         SELECT id FROM requests
         WHERE tier = :tier AND model = :model AND status = 'queued'
           AND (deadline IS NULL OR deadline > now())
-        ORDER BY deadline, batch_id, output_limit DESC NULLS FIRST, line_no
+        ORDER BY deadline, batch_id, prefix_hash, output_limit DESC NULLS FIRST, line_no
         LIMIT :n
         FOR UPDATE SKIP LOCKED
     )
@@ -140,7 +149,7 @@ _CLAIM = text(
         started_at = coalesce(r.started_at, now())
     FROM picked WHERE r.id = picked.id
     RETURNING r.id, r.tier, r.model, r.endpoint, r.owner, r.body, r.attempt, r.created_at,
-              r.batch_id, r.api_key_id
+              r.batch_id, r.api_key_id, r.deadline
     """
 )
 
@@ -233,8 +242,9 @@ def record(
                 model=f.work.model,
                 tier=f.work.tier,
                 endpoint=f.work.endpoint,
-                input_tokens=f.bill[0],
-                output_tokens=f.bill[1],
+                input_tokens=f.bill.prompt_tokens,
+                output_tokens=f.bill.completion_tokens,
+                cached_tokens=f.bill.cached_tokens,
                 batch_id=f.work.batch_id,
                 api_key_id=f.work.api_key_id,
             )

@@ -28,6 +28,7 @@ from inference_platform.engines.base import Embedded, EmbeddingRequest, Unsuppor
 from inference_platform.engines.simulated import SimulatedEngine
 from inference_platform.engines.vllm_engine import vllm_engine_args
 from inference_platform.errors import PlatformError
+from inference_platform.events import Usage
 from inference_platform.generation import EMBEDDINGS
 from inference_platform.jobs.embedding import EmbeddingLine, attempt_of
 from inference_platform.jobs.store import Claimed
@@ -214,7 +215,7 @@ def test_a_batch_line_embeds_each_input_and_records_the_response() -> None:
     attempt.on_embedding(0, Embedded(first, 3))
     done = attempt.finish(cast(Any, None))
     assert done is not None
-    assert (done.status, done.status_code, done.bill) == ("completed", 200, (5, 0))
+    assert (done.status, done.status_code, done.bill) == ("completed", 200, Usage(5, 0))
     assert done.result is not None
     assert [decode_vector(d["embedding"]) for d in done.result["data"]] == [[1.0, 0.0], [0.0, 1.0]]
     assert done.result["usage"] == {"prompt_tokens": 5, "total_tokens": 5}

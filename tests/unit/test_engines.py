@@ -392,7 +392,10 @@ def test_vllm_module_imports_without_vllm() -> None:
         "disable_log_stats": True,
         "max_num_seqs": 4,
         "gpu_memory_utilization": 0.5,
+        "enable_prefix_caching": True,
     }
+    # An embedding model runs on the pooling runner, where vLLM decides about prefix caching.
+    assert "enable_prefix_caching" not in module.vllm_engine_args("/m", {"task": "embed"})
     # The catalog still decides: an operator who wants vLLM's statistics turns them back on.
     assert module.vllm_engine_args("/m", {"disable_log_stats": False})["disable_log_stats"] is False
     if "vllm" not in sys.modules and importlib.util.find_spec("vllm") is None:

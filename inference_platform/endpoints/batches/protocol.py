@@ -71,6 +71,22 @@ class BatchCreateRequestSchema(Schema):
         ]
 
 
+class BatchRetryRequestSchema(Schema):
+    """An extension: ``POST /v1/batches/{id}/retry`` runs a finished batch's failed, expired
+    and cancelled lines again, as a new batch."""
+
+    completion_window = fields.String(
+        load_default=None,
+        metadata=described("The new batch's window (default: the original's)."),
+    )
+
+    def __init__(self, windows: Mapping[str, int], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fields["completion_window"].validators = [
+            validate.OneOf(windows, error="expected one of {choices}; got {input!r}.")
+        ]
+
+
 class BatchListRequestSchema(Schema):
     class Meta:
         unknown = EXCLUDE
@@ -111,13 +127,19 @@ class BatchObject(TypedDict):
     metadata: dict[str, str] | None
     model: str | None
     usage: dict[str, Any]
+    # An extension: when the capacity model expects the batch to finish (unix seconds), null
+    # when unknown or once it has ended.
+    estimated_completion_at: int | None
 
 
-def usage_object(input_tokens: int = 0, output_tokens: int = 0) -> dict[str, Any]:
-    """A batch's ``usage``, as the Responses API counts tokens."""
+def usage_object(
+    input_tokens: int = 0, output_tokens: int = 0, cached_tokens: int = 0
+) -> dict[str, Any]:
+    """A batch's ``usage``, as the Responses API counts tokens; ``cached_tokens`` is the part
+    of the input the engine's prefix cache served."""
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached_tokens},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
@@ -152,4 +174,7 @@ def batch_object(b: Batch, counts: dict[str, int], usage: dict[str, Any]) -> Bat
         "metadata": b.metadata_,
         "model": b.model,
         "usage": usage,
+        "estimated_completion_at": (
+            None if b.status in BATCH_FINAL_STATUSES else _ts(b.estimated_completion_at)
+        ),
     }

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from inference_platform import ids, tool_calls
 from inference_platform.endpoints.protocol import (
@@ -118,6 +118,16 @@ class InputField(fields.Field[str | list[dict[str, Any]]]):
         return value
 
 
+class ConversationField(fields.Field[dict[str, str]]):
+    """``conversation``: an id, or ``{"id": ...}``; loaded as ``{"id": ...}``."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        found = value.get("id") if isinstance(value, dict) else value
+        if not isinstance(found, str) or not found:
+            raise ValidationError('must be a conversation id or {"id": "conv_..."}.')
+        return {"id": found}
+
+
 class ResponseCreateRequestSchema(SamplingFields, ResponseToolFields, RefusesUnsupported):
     endpoint = RESPONSES
 
@@ -150,6 +160,38 @@ class ResponseCreateRequestSchema(SamplingFields, ResponseToolFields, RefusesUns
         allow_none=True,
         metadata=described("Output format: `json_schema` or `json_object` (vllm engine)."),
     )
+    conversation = ConversationField(
+        allow_none=True,
+        metadata=described(
+            "Continue this conversation: its items come first, and this response's input and "
+            "output join it when it ends."
+        ),
+    )
+
+    @validates_schema
+    def _one_continuation(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("conversation") and data.get("previous_response_id"):
+            raise ValidationError(
+                {"conversation": ["cannot be used together with `previous_response_id`."]}
+            )
+
+    @validates_schema
+    def _outputs_answer_calls(self, data: dict[str, Any], **_: Any) -> None:
+        """Without an earlier response to continue, a ``function_call_output`` answers a
+        ``function_call`` earlier in this input (by ``call_id``), as OpenAI requires."""
+        items = data.get("input")
+        if not isinstance(items, list) or data.get("previous_response_id"):
+            return
+        called: set[str] = set()
+        for index, item in enumerate(items):
+            kind = item.get("type")
+            if kind == "function_call":
+                called.add(item["call_id"])
+            elif kind == "function_call_output" and item["call_id"] not in called:
+                message = (
+                    f"No tool call found for function call output with call_id {item['call_id']!r}."
+                )
+                raise ValidationError({"input": {index: {"call_id": [message]}}})
 
 
 class ResponseRetrieveRequestSchema(RefusesUnsupported):
@@ -249,10 +291,11 @@ def _echo_tools(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def usage(input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> dict[str, Any]:
+    """A Response's ``usage``; ``cached_tokens``: input the engine's prefix cache served."""
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached_tokens, "cache_write_tokens": 0},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
@@ -293,6 +336,7 @@ def response(
         "output": output or [],
         "parallel_tool_calls": body.get("parallel_tool_calls") is not False,
         "previous_response_id": body.get("previous_response_id"),
+        "conversation": body.get("conversation"),
         "reasoning": {"effort": None, "summary": None},
         "service_tier": reported_tier(body.get("service_tier")),
         "store": body.get("store") is not False,
@@ -320,6 +364,7 @@ def finished(
     output_tokens: int | None,
     finish_reason: str | None = None,
     error: dict[str, Any] | None = None,
+    cached_tokens: int = 0,
 ) -> ResponseObject:
     """A response that reached a final state.
 
@@ -339,7 +384,7 @@ def finished(
         body=body,
         status=status,
         output=output,
-        usage=usage(input_tokens or 0, output_tokens or 0) if counted else None,
+        usage=usage(input_tokens or 0, output_tokens or 0, cached_tokens) if counted else None,
         error=error,
         incomplete_reason=reason,
         completed_at=int(time.time()) if status == "completed" else None,

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from inference_platform import events as channel
-from inference_platform import flex, ids, jobs, realtime, tool_calls
+from inference_platform import conversations, flex, ids, jobs, realtime, tool_calls
 from inference_platform.db.models import Request
 from inference_platform.endpoints.protocol import Streamed
 from inference_platform.endpoints.responses import inputs, protocol, store
@@ -56,10 +56,22 @@ def create(platform: Platform, owner: str, body: dict[str, Any]) -> ResponseObje
 
 def _prepare(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, Any]:
     """Resolve the conversation (input items, history, messages) into the body."""
-    previous, previous_output = None, None
+    previous, previous_output, prior = None, None, []
     if body.get("previous_response_id"):
         previous, previous_output = store.previous(platform, owner, body["previous_response_id"])
-    return Conversation.resolve(body, previous, previous_output).attach(body)
+    if body.get("conversation"):
+        prior = conversations.items(platform, owner, body["conversation"]["id"], "conversation")
+    return Conversation.resolve(body, previous, previous_output, prior).attach(body)
+
+
+def _join_conversation(
+    platform: Platform, owner: str, body: dict[str, Any], final: ResponseObject
+) -> None:
+    """A realtime response in a conversation adds its input and output items to it."""
+    found = body.get("conversation")
+    if found and final["status"] in ("completed", "incomplete"):
+        items = [*inputs.stored_items(body), *final["output"]]
+        conversations.add(platform, owner, found["id"], items)
 
 
 # -- durable: background and flex ----------------------------------------------------------
@@ -91,6 +103,10 @@ def _durable(
             deadline_seconds=platform.settings.flex_deadline_seconds,
             **fields,
         )
+    if body.get("conversation"):
+        # Its items join the conversation when the job ends (read by the next reader).
+        items = inputs.stored_items(body)
+        conversations.pending(platform, body["conversation"]["id"], rid, items)
     if body.get("stream"):
         on_close = None
         if not row.background:  # like OpenAI: a foreground stream ends with its client
@@ -100,7 +116,7 @@ def _durable(
 
         return Streamed(follow_stream(platform, row), on_close)
     if row.background:
-        return store.to_object(row)
+        return flex.with_eta(platform, row, store.to_object(row))
     return _blocking_result(platform, rid)
 
 
@@ -194,10 +210,12 @@ def _realtime(platform: Platform, owner: str, body: dict[str, Any]) -> ResponseO
         text=got.texts[0],
         input_tokens=got.usage.prompt_tokens,
         output_tokens=got.usage.completion_tokens,
+        cached_tokens=got.usage.cached_tokens,
         finish_reason=got.finish[0],
     )
     if keep:
         store.save_finished(platform, owner=owner, body=body, result=final)
+    _join_conversation(platform, owner, body, final)
     return final
 
 
@@ -241,11 +259,13 @@ def _live(
         text=builder.text,
         input_tokens=used.prompt_tokens,
         output_tokens=used.completion_tokens,
+        cached_tokens=used.cached_tokens,
         finish_reason=builder.finish_reason,
     )
     if keep:
         # Before the last event: a client that reads it and retrieves the id finds it.
         store.save_finished(platform, owner=owner, body=body, result=final)
+    _join_conversation(platform, owner, body, final)
     yield from builder.finish(final)
 
 
@@ -260,4 +280,4 @@ def retrieve(
     row = store.load(platform, owner, response_id)
     if stream:
         return Streamed(follow_stream(platform, row, starting_after))
-    return store.current_object(platform, row)
+    return flex.with_eta(platform, row, store.current_object(platform, row))
