@@ -8,10 +8,10 @@ import click
 
 from inference_platform.db import Database
 from inference_platform.db import migrate as migrations
-from inference_platform.settings import settings_table
+from inference_platform.settings import Settings, settings_table
 
 
-def _db() -> Database:
+def _settings() -> Settings:
     from inference_platform.embedded import load_settings
 
     settings = load_settings()
@@ -19,22 +19,33 @@ def _db() -> Database:
         raise click.ClickException(
             "no database: set INFERENCE_DATABASE_URL or start the platform with `make run`"
         )
-    return Database(settings.database_url, pool_size=1)
+    return settings
+
+
+def _db() -> Database:
+    return Database(_settings().database_url, pool_size=1)
 
 
 @click.group()
 def keys() -> None:
-    """Create, list and revoke API keys."""
+    """Create, list and revoke API keys (admin keys also read usage and manage webhooks)."""
 
 
 @keys.command("create")
 @click.option("--tenant", default="default", show_default=True, help="Owner of the key's objects.")
 @click.option("--name", default="", help="A label to recognise the key by.")
-def keys_create(tenant: str, name: str) -> None:
+@click.option(
+    "--role",
+    type=click.Choice(["admin", "member"]),
+    default="member",
+    show_default=True,
+    help="member: inference, files, batches; admin: also usage, costs and webhook endpoints.",
+)
+def keys_create(tenant: str, name: str, role: str) -> None:
     """Print a new key (shown once; only its hash is stored)."""
     from inference_platform.keys import create_key
 
-    plaintext, _info = create_key(_db(), tenant=tenant, name=name)
+    plaintext, _info = create_key(_db(), tenant=tenant, name=name, role=role)
     click.echo(plaintext)
 
 
@@ -45,21 +56,32 @@ def keys_list() -> None:
 
     for info in list_keys(_db()):
         state = "revoked" if info.revoked_at else "active"
-        click.echo(f"{info.id}  {info.hint:10}  tenant={info.tenant}  {state}  {info.name}")
+        click.echo(
+            f"{info.id}  {info.hint:10}  tenant={info.tenant}  role={info.role}  {state}  "
+            f"{info.name}"
+        )
 
 
 @keys.command("revoke")
 @click.argument("key_id")
 def keys_revoke(key_id: str) -> None:
-    """Revoke a key by its id (``key_…``, see ``keys list``)."""
-    from inference_platform.keys import KEY_CACHE_SECONDS, revoke_key
+    """Revoke a key by its id (``key_…``, see ``keys list``); every API process refuses it
+    within a second."""
+    from inference_platform.events import redis_client
+    from inference_platform.keys import KEY_CACHE_SECONDS, publish_revocation, revoke_key
 
-    if not revoke_key(_db(), key_id):
+    settings = _settings()
+    if not revoke_key(Database(settings.database_url, pool_size=1), key_id):
         raise click.ClickException(f"no active key {key_id}")
-    click.echo(
-        f"revoked {key_id}; running API processes may accept it for up to "
-        f"{KEY_CACHE_SECONDS:g} s more (their key cache)"
-    )
+    try:
+        publish_revocation(redis_client(settings.redis_url, 1))
+    except Exception as exc:  # Redis away: the API processes' caches still lapse on their own
+        click.echo(
+            f"revoked {key_id}, but could not tell the API processes ({exc}); they may accept "
+            f"it for up to {KEY_CACHE_SECONDS:g} s more (their key cache)"
+        )
+        return
+    click.echo(f"revoked {key_id}; every API process refuses it within a second")
 
 
 @click.group()

@@ -174,7 +174,7 @@ def up(formation: str, procfile: Path) -> None:
     from honcho.manager import Manager
 
     from inference_platform.db import Database
-    from inference_platform.keys import create_key
+    from inference_platform.keys import ADMIN, create_key
 
     settings = prepare(Settings.from_env())
     # `up` is the local setup: a webhook receiver on 127.0.0.1 works out of the box.
@@ -184,7 +184,8 @@ def up(formation: str, procfile: Path) -> None:
     plan = plan_processes(
         parse_procfile(procfile.read_text()).processes, _formation(formation), catalog
     )
-    key, _ = create_key(Database(settings.database_url, pool_size=1), name="make run")
+    # The person at the terminal is the operator: an admin key (usage, costs, webhooks).
+    key, _ = create_key(Database(settings.database_url, pool_size=1), name="make run", role=ADMIN)
     env = {**os.environ, **settings.to_env()}
     # Children find the same console script and Python as this process.
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
@@ -193,7 +194,7 @@ def up(formation: str, procfile: Path) -> None:
     banner = (
         "\n"
         f"  OpenAI base URL : {base}\n"
-        f"  API key         : {key}\n"
+        f"  API key         : {key} (admin; `make key` makes member keys)\n"
         f"  Flower          : http://{settings.host}:{settings.flower_port}\n"
         f"  Models          :\n{describe_models(catalog)}\n\n"
         f"  OPENAI_BASE_URL={base} OPENAI_API_KEY={key} python your_script.py\n"

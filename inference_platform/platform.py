@@ -59,7 +59,7 @@ class Platform:
 
     @cached_property
     def key_verifier(self) -> KeyVerifier:
-        return KeyVerifier(self.db)
+        return KeyVerifier(self.db, self.redis)
 
     def warm(self) -> None:
         """Open the process's Redis and broker connections now, before traffic.

@@ -26,6 +26,8 @@ class TtlCache(Generic[K, V]):
         self._entries: dict[K, tuple[float, V]] = {}
         self._loading: dict[K, threading.Event] = {}
         self._lock = threading.Lock()
+        # Bumped by ``clear``: a load that began before it must not store what it read.
+        self._generation = 0
 
     def get(self, key: K) -> V:
         now = time.monotonic()
@@ -47,7 +49,14 @@ class TtlCache(Generic[K, V]):
             return self._load(key)  # its load failed: try ours, and raise its error
         return self._refresh(key, hit)
 
+    def clear(self) -> None:
+        """Forget every entry; loads in flight keep their answer to themselves."""
+        with self._lock:
+            self._entries.clear()
+            self._generation += 1
+
     def _refresh(self, key: K, stale: tuple[float, V] | None) -> V:
+        generation = self._generation
         try:
             try:
                 value = self._load(key)
@@ -56,6 +65,8 @@ class TtlCache(Generic[K, V]):
                     raise
                 return stale[1]
             with self._lock:
+                if generation != self._generation:
+                    return value
                 if len(self._entries) >= MAX_ENTRIES:
                     self._entries.clear()
                 self._entries[key] = (time.monotonic() + self._ttl, value)

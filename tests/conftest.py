@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from inference_platform.db import Database, migrate
-from inference_platform.keys import create_key
+from inference_platform.keys import ADMIN, create_key
 from inference_platform.settings import Settings
 from tests.helpers import DEMO, SIM, SIM_SLOW, SIM_WIDE
 from tests.stack import Services, Stack, free_port
@@ -180,13 +180,13 @@ def stack(settings: Settings, var_dir: Path) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def api_key(db: Database) -> str:
-    key, _ = create_key(db, tenant="tenant-a", name="tests")
+    key, _ = create_key(db, tenant="tenant-a", name="tests", role=ADMIN)
     return key
 
 
 @pytest.fixture(scope="session")
 def other_key(db: Database) -> str:
-    key, _ = create_key(db, tenant="tenant-b", name="tests other tenant")
+    key, _ = create_key(db, tenant="tenant-b", name="tests other tenant", role=ADMIN)
     return key
 
 

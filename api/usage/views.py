@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from api.auth import require_admin
 from api.context import owner, platform
 from api.validation import load
 from inference_platform.endpoints.usage import serving
@@ -17,6 +18,8 @@ from inference_platform.endpoints.usage.protocol import (
 )
 
 bp = Blueprint("usage", __name__, url_prefix="/v1/organization")
+# Usage, costs and webhook endpoints are the organization's: admin keys only, as at OpenAI.
+bp.before_request(require_admin)
 _completions = UsageCompletionsRequestSchema()
 _costs = UsageCostsRequestSchema()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from api.auth import require_admin
 from api.context import owner, platform
 from api.validation import body, query
 from inference_platform.endpoints.webhooks import serving
@@ -16,6 +17,8 @@ from inference_platform.endpoints.webhooks.protocol import (
 )
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1")
+# Usage, costs and webhook endpoints are the organization's: admin keys only, as at OpenAI.
+bp.before_request(require_admin)
 _create = WebhookEndpointCreateRequestSchema()
 _update = WebhookEndpointUpdateRequestSchema()
 _list = WebhookEndpointListRequestSchema()

@@ -40,6 +40,10 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     # First characters of the key, for listing ("sk-ab12…"); never enough to use it.
     hint: Mapped[str] = mapped_column(String(16), nullable=False)
+    # ``admin`` keys may also read usage and costs and manage webhook endpoints.
+    role: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="member", server_default="member"
+    )
     created_at: Mapped[datetime] = _now()
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from inference_platform.db import Database
-from inference_platform.keys import create_key
+from inference_platform.keys import ADMIN, create_key
 from tests.helpers import SIM, batch_finished, chat_line, eventually, submit
 from tests.stack import CLI, ROOT, Stack
 
@@ -54,7 +54,7 @@ def _total(samples: dict[str, float], name: str, **labels: str) -> float:
 def tenant_traffic(stack: Stack, db: Database) -> dict[str, Any]:
     """A tenant of its own with realtime, flex and batch traffic on the priced model."""
     tenant = f"usage-{uuid.uuid4().hex[:8]}"
-    key, info = create_key(db, tenant=tenant, name="usage test")
+    key, info = create_key(db, tenant=tenant, name="usage test", role=ADMIN)
     client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0, timeout=60)
     start = int(time.time()) - 5
     messages: Any = [{"role": "user", "content": "count to three"}]
@@ -104,7 +104,7 @@ def test_usage_completions_per_tier_through_the_sdk(
 def test_usage_by_api_key_through_the_sdk(
     stack: Stack, db: Database, tenant_traffic: dict[str, Any]
 ) -> None:
-    second, info = create_key(db, tenant=tenant_traffic["tenant"], name="second key")
+    second, info = create_key(db, tenant=tenant_traffic["tenant"], name="second key", role=ADMIN)
     other = openai.OpenAI(base_url=stack.base_url, api_key=second, max_retries=0, timeout=60)
     messages: Any = [{"role": "user", "content": "once"}]
     other.chat.completions.create(model=SIM, messages=messages, max_tokens=4)
@@ -164,7 +164,7 @@ def test_costs_from_the_tariffs_through_the_sdk(
 def _other_key(stack: Stack) -> str:
     db = Database(stack.settings.database_url, pool_size=1)
     try:
-        key, _ = create_key(db, tenant=f"empty-{uuid.uuid4().hex[:8]}")
+        key, _ = create_key(db, tenant=f"empty-{uuid.uuid4().hex[:8]}", role=ADMIN)
     finally:
         db.dispose()
     return key

@@ -32,10 +32,11 @@ def test_keys_create_list_revoke(runner: CliRunner, db: Database) -> None:
     line = next(x for x in listed.output.splitlines() if "tenant=cli-team" in x)
     assert key not in listed.output  # only a hint is ever shown
     key_id = line.split()[0]
+    assert "role=member" in line  # a new key is a member key unless asked otherwise
 
     revoked = runner.invoke(main, ["keys", "revoke", key_id])
     assert revoked.exit_code == 0 and key_id in revoked.output
-    assert "up to 5 s more" in revoked.output  # says how long API caches may still accept it
+    assert "within a second" in revoked.output  # the API processes were told
     assert KeyVerifier(db).tenant_for(key) is None
     again = runner.invoke(main, ["keys", "revoke", key_id])
     assert again.exit_code != 0 and "no active key" in again.output
@@ -56,3 +57,15 @@ def test_cli_keeps_http_client_logs_off_progress_output(runner: CliRunner) -> No
 
     runner.invoke(main, ["settings"])
     assert all(logging.getLogger(n).level == logging.WARNING for n in ("httpx", "openai"))
+
+
+def test_keys_create_with_a_role_and_list_shows_it(runner: CliRunner, db: Database) -> None:
+    from inference_platform.keys import KeyVerifier
+
+    admin = runner.invoke(main, ["keys", "create", "--tenant", "cli-roles", "--role", "admin"])
+    assert admin.exit_code == 0, admin.output
+    assert KeyVerifier(db).role_of(admin.output.strip()) == "admin"
+    listed = runner.invoke(main, ["keys", "list"])
+    assert any("tenant=cli-roles" in x and "role=admin" in x for x in listed.output.splitlines())
+    wrong = runner.invoke(main, ["keys", "create", "--role", "owner"])
+    assert wrong.exit_code != 0 and "owner" in wrong.output

@@ -4,6 +4,9 @@ Revision ID: 0005
 Revises: 0004
 """
 
+import sqlalchemy as sa
+from alembic import op
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
@@ -11,8 +14,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Keys made before roles existed could do everything: they become admin keys, so nothing
+    # that worked breaks. New keys are members unless made as admins.
+    op.add_column(
+        "api_keys",
+        sa.Column("role", sa.String(16), nullable=False, server_default="admin"),
+    )
+    op.alter_column("api_keys", "role", server_default="member")
+    op.create_check_constraint("ck_api_keys_role", "api_keys", "role IN ('admin', 'member')")
 
 
 def downgrade() -> None:
-    pass
+    op.drop_constraint("ck_api_keys_role", "api_keys", type_="check")
+    op.drop_column("api_keys", "role")
