@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 
 from api.context import platform
+from inference_platform.endpoints.output_limits import check_output_limit
 from inference_platform.endpoints.protocol import MAX_TOKENS_LIMIT, check_json
 from inference_platform.limits import quotas
 from inference_platform.limits.buckets import Buckets, Decision
@@ -86,6 +87,11 @@ def _admit() -> None:
     if body is None or not isinstance(model, str) or not model:
         return  # the view answers the missing model
     p = platform()
+    spec = p.catalog.get(model)
+    if spec is not None:
+        # A request no budget could ever admit is the client's mistake (400), not a 429
+        # that tells it to come back later.
+        check_output_limit(spec, body)
     limits = _book().limits(tenant, model)
     flex = body.get("service_tier") == "flex"
     realtime = not flex and body.get("background") is not True

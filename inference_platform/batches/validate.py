@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg2
 import redis
@@ -28,6 +29,7 @@ from inference_platform.batches.lines import BodyCheck, LineError, LineValidator
 from inference_platform.batches.objects import usage_object
 from inference_platform.batches.rows import RowCopier
 from inference_platform.db.models import Batch, File
+from inference_platform.endpoints.output_limits import check_output_limit
 from inference_platform.files.store import upload_lines
 from inference_platform.generation import EMBEDDINGS
 from inference_platform.jobs import dispatch
@@ -88,7 +90,7 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
     check = checks.get(batch.endpoint)
     validator = LineValidator(
         batch.endpoint,
-        check or (lambda body: body),
+        _fits_model(platform, check) if check else (lambda body: body),
         lambda m: _serves(platform, m, batch.endpoint),
         platform.settings.batch_max_lines,
     )
@@ -140,6 +142,21 @@ def validate(platform: Platform, batch_id: str, checks: Mapping[str, BodyCheck])
     if validator.model:
         dispatch.hint(platform, BATCH, validator.model, platform.settings.batch_queue_depth)
     return "in_progress"
+
+
+def _fits_model(platform: Platform, check: BodyCheck) -> BodyCheck:
+    """The endpoint's body check, then the model's bound on output: a line asking for more
+    than the model can ever produce fails here, as the same request sent directly would."""
+
+    def checked(body: dict[str, Any]) -> dict[str, Any]:
+        loaded = check(body)
+        model = loaded.get("model")
+        spec = platform.catalog.get(model) if isinstance(model, str) else None
+        if spec is not None:
+            check_output_limit(spec, loaded)
+        return loaded
+
+    return checked
 
 
 def _serves(platform: Platform, model: str, endpoint: str) -> bool:
