@@ -167,6 +167,7 @@ class BatchEngine:
             lambda: self._client.files.create(
                 file=("autobatcher.jsonl", data, "application/jsonl"), purpose="batch"
             ),
+            max_retries=self._client.max_retries,
             default_wait=wait,
             on_wait=waited("upload"),
         )
@@ -178,6 +179,7 @@ class BatchEngine:
                 completion_window=cast(Any, self._settings.completion_window),
                 metadata=metadata,
             ),
+            max_retries=self._client.max_retries,
             default_wait=wait,
             on_wait=waited("create"),
         )

@@ -63,6 +63,7 @@ class FlexEngine:
         try:
             created = await retry_rate_limits(
                 lambda: self._create(body),
+                max_retries=self._client.max_retries,
                 default_wait=self._settings.poll_interval_seconds,
                 on_wait=lambda s: self._emit(events.RATE_LIMITED, on="flex", wait=s),
             )

@@ -70,21 +70,33 @@ def retry_after(exc: openai.APIStatusError, default: float) -> float:
         return default
 
 
+def should_retry(exc: openai.APIStatusError) -> bool:
+    """False when the server said the request can never succeed as sent
+    (``x-should-retry: false``, e.g. a request larger than any per-minute budget)."""
+    return str(exc.response.headers.get("x-should-retry", "")).lower() != "false"
+
+
 async def retry_rate_limits(
     call: Callable[[], Awaitable[T]],
     *,
+    max_retries: int,
     default_wait: float,
     on_wait: Callable[[float], None] | None = None,
 ) -> T:
-    """``call()``, again after each 429 once its ``Retry-After`` has passed.
+    """``call()``, again after a 429 once its ``Retry-After`` has passed, at most
+    ``max_retries`` times (the client's own setting, counted as the SDK counts it).
 
-    The SDK already retries a 429 a few times; a batch upload that still meets one (a full
-    upload queue, no batch capacity) waits for as long as the server asks, until it is let in
-    or the client closes (which cancels the waiting task)."""
+    A batch upload or flex job that meets a full queue waits as long as the server asks, a
+    few times over; a 429 the server marks ``x-should-retry: false`` raises at once, so a
+    request that can never run fails its own caller and never holds it forever."""
+    retries = 0
     while True:
         try:
             return await call()
         except openai.RateLimitError as exc:
+            if retries >= max_retries or not should_retry(exc):
+                raise
+            retries += 1
             wait = retry_after(exc, default_wait)
             if on_wait is not None:
                 on_wait(wait)
