@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test key install lint format typecheck check bench clean faults
+.PHONY: run test test-unit test-e2e key install lint format typecheck check bench clean faults
 
 # The CPU build of torch: the local wheel directory pip is configured with (find-links) where
 # the machine has one, else PyTorch's CPU index. Never a plain PyPI torch: on Linux that is the
@@ -38,6 +38,14 @@ key: $(STAMP)
 ## tests against real Postgres and Redis.
 test: lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+## The quick loop: unit tests only, no services (under a minute).
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+## The end-to-end layer alone (the whole platform as processes, fault tests' reduced form too).
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -q -m e2e $(PYTEST_ARGS)
 
 ## The full fault-injection run (random faults until 100 processes were killed, a 30 s Postgres
 ## outage, a 5,000-line batch) and 10,000 fuzz cases; prints the figures. `make test` runs a

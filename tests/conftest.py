@@ -16,6 +16,23 @@ from inference_platform.settings import Settings
 from tests.helpers import DEMO, SIM, SIM_SLOW, SIM_WIDE
 from tests.stack import Services, Stack, free_port
 
+# Each test's layer follows from its folder, so `-m unit` or `-m e2e` (and `make test-unit`,
+# `make test-e2e`) select whole layers without a marker forgotten on a new file. Fault tests
+# start stacks of their own: they are end-to-end too.
+LAYERS = {
+    "unit": ("unit",),
+    "integration": ("integration",),
+    "e2e": ("e2e",),
+    "faults": ("faults", "e2e"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in LAYERS.get(item.path.parent.name, ()):
+            item.add_marker(marker)
+
+
 __all__ = [
     "DEMO",
     "SIM",
