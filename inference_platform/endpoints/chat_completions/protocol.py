@@ -123,6 +123,29 @@ class ChatCompletionCreateRequestSchema(
     )
 
     @validates_schema
+    def _tool_turns_answer_calls(self, data: dict[str, Any], **_: Any) -> None:
+        """A ``tool`` message answers a call an earlier assistant message made (by id), as
+        OpenAI requires; an orphan would reach the model as a turn it never asked for."""
+        called: set[str] = set()
+        for index, message in enumerate(data.get("messages") or ()):
+            for call in message.get("tool_calls") or ():
+                called.add(call["id"])
+            if message["role"] == "tool" and message["tool_call_id"] not in called:
+                raise ValidationError(
+                    {
+                        "messages": {
+                            index: {
+                                "tool_call_id": [
+                                    "messages with role 'tool' must be a response to a "
+                                    "preceding message with 'tool_calls' (no earlier call has "
+                                    f"id {message['tool_call_id']!r})."
+                                ]
+                            }
+                        }
+                    }
+                )
+
+    @validates_schema
     def _top_needs_logprobs(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("top_logprobs") is not None and data.get("logprobs") is not True:
             raise ValidationError(

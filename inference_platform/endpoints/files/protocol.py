@@ -16,6 +16,10 @@ from inference_platform.db.models import File
 from inference_platform.endpoints.protocol import described
 from inference_platform.files.store import LIST_PURPOSES, PURPOSES
 
+# Purposes OpenAI validates a file for that this server has no use for: refused at upload,
+# as OpenAI refuses a file its purpose cannot use, never kept and left unused.
+NOT_SERVED = ("fine-tune",)
+
 
 class ExpiresAfterSchema(Schema):
     anchor = fields.String(
@@ -38,7 +42,14 @@ class FileCreateRequestSchema(Schema):
 
     purpose = fields.String(
         required=True,
-        validate=validate.OneOf(PURPOSES, error="expected one of {choices}; got {input!r}."),
+        validate=[
+            validate.OneOf(PURPOSES, error="expected one of {choices}; got {input!r}."),
+            validate.NoneOf(
+                NOT_SERVED,
+                error="this server does not fine-tune models, so it takes no `fine-tune` "
+                "files; batch input files use `batch`.",
+            ),
+        ],
         metadata=described("What the file is for; batch input files use `batch`."),
     )
     expires_after = fields.Nested(

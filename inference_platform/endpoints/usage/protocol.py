@@ -61,15 +61,20 @@ def _no_projects(name: str) -> Names:
     return Names(validate=refuse, metadata=described("Not supported: this server has none."))
 
 
+# The last day a timestamp can name (9999-12-31, as Postgres and Python date it): later
+# times would overflow the database's arithmetic, and no usage lies there.
+MAX_TIME = 253402214400
+
+
 class _Range(Schema):
     start_time = fields.Integer(
         required=True,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=MAX_TIME),
         metadata=described("Start (Unix seconds) of the range, inclusive."),
     )
     end_time = fields.Integer(
         load_default=None,
-        validate=validate.Range(min=0),
+        validate=validate.Range(min=0, max=MAX_TIME),
         metadata=described("End (Unix seconds) of the range, exclusive; default now."),
     )
     limit = fields.Integer(

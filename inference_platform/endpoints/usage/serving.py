@@ -3,6 +3,7 @@ the usage rows (one per request), priced with the catalog's tariffs."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from inference_platform.errors import invalid
 from inference_platform.platform import Platform
 
 _CURSOR = "bucket_"
+_CURSOR_TEXT = re.compile(r"bucket_([0-9]{1,12})")
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,11 @@ def _pages(args: dict[str, Any], width: int, limits: tuple[int, int]) -> Pages:
     count = -(-(end - start) // width)
     first = 0
     if args["page"] is not None:
-        cursor = args["page"].removeprefix(_CURSOR)
-        if not args["page"].startswith(_CURSOR) or not cursor.isdigit() or int(cursor) >= count:
+        # ASCII digits only: str.isdigit() and int() also read "٣" as 3.
+        found = _CURSOR_TEXT.fullmatch(args["page"])
+        if found is None or int(found.group(1)) >= count:
             raise invalid("`page` is not a cursor this query returned.", "page")
-        first = int(cursor)
+        first = int(found.group(1))
     return Pages(start, end, width, first, min(first + limit, count), count)
 
 
