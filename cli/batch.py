@@ -6,8 +6,10 @@ of the platform, or any OpenAI-compatible server, given ``--base-url`` and ``--a
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +36,33 @@ def _metadata(pairs: tuple[str, ...]) -> dict[str, str] | None:
     return out or None
 
 
+def _api_errors(command: Callable[..., None]) -> Callable[..., None]:
+    """The server's refusal (or no server) as a one-line error, never a traceback."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        import openai
+
+        try:
+            command(*args, **kwargs)
+        except openai.APIStatusError as exc:
+            body = exc.body if isinstance(exc.body, dict) else {}
+            raise click.ClickException(
+                f"{exc.status_code}: {body.get('message') or exc.message}"
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise click.ClickException(f"cannot reach the API: {exc}") from None
+
+    return run
+
+
 @click.group()
 def batch() -> None:
     """Batch jobs: submit a JSONL file of requests and collect the results."""
 
 
 @batch.command()
+@_api_errors
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--endpoint",

@@ -152,7 +152,19 @@ def load_catalog(settings: Settings) -> Catalog:
         raise ValueError(f"INFERENCE_MODELS is not valid JSON: {exc}") from None
     if not isinstance(entries, list) or not entries:
         raise ValueError("INFERENCE_MODELS must be a non-empty JSON list of models")
-    return Catalog([_spec(e) for e in entries])
+    specs = []
+    for index, entry in enumerate(entries):
+        try:
+            specs.append(_spec(entry))
+        except ValueError:
+            raise
+        except (TypeError, AttributeError, IndexError, KeyError) as exc:
+            # A field of the wrong shape (``"tiers": 3``, ``"tariffs": []``...): say which
+            # entry, never a traceback from deep inside the parsing.
+            raise ValueError(
+                f"INFERENCE_MODELS entry {index}: a field has the wrong type ({exc})"
+            ) from None
+    return Catalog(specs)
 
 
 def _spec(entry: dict[str, Any]) -> ModelSpec:

@@ -1,4 +1,5 @@
-"""Request generation for the fuzz suite: every route, bodies drawn from the request schemas.
+"""Request generation for the fuzz suite: every route (read from the app's url_map), bodies
+drawn from the request schemas where a route has one, and with every kind of key.
 
 For each schema field the strategy draws a value of the field's own kind or a hostile one
 (wrong types, NUL and lone surrogates, integers past 64 bits, deep nesting), plus fields the
@@ -9,9 +10,12 @@ engine for hours of output.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
+from flask import Flask
 from hypothesis import strategies as st
 from marshmallow import Schema, fields
 
@@ -97,6 +101,8 @@ class Request:
     raw: bytes | None = None
     files: dict[str, Any] | None = None
     data: dict[str, str] | None = None
+    # Whose request: the admin key, a member key, no key, or a key that does not exist.
+    auth: str = "admin"
 
 
 POST_BODIES = {
@@ -168,3 +174,78 @@ others = (
     | ids.map(lambda i: Request("DELETE", f"/v1/files/{i}"))
 )
 requests = posts | posts | raw_posts | uploads | others
+
+# -- every route of the app ------------------------------------------------------------------
+
+AUTHS = ("admin", "admin", "member", "none", "bad")
+SKIPPED_METHODS = {"HEAD", "OPTIONS"}
+ARGUMENT = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+path_values = ids | hostile_text.filter(lambda t: "/" not in t and "?" not in t and "#" not in t)
+# Keys an endpoint family's body (or a console form) is likely to read, and hostile ones.
+body_keys = st.sampled_from(
+    (
+        "model", "messages", "input", "prompt", "max_tokens", "url", "name", "event_types",
+        "role", "api_key", "csrf_token", "metadata", "items", "requests", "limit",
+    )
+) | hostile_text  # fmt: skip
+generic_bodies = st.dictionaries(body_keys, any_json, max_size=5)
+# Form fields travel as UTF-8: a lone surrogate cannot be sent that way at all.
+encodable = hostile_text.filter(lambda t: not any("\ud800" <= c <= "\udfff" for c in t))
+forms = st.dictionaries(body_keys.filter(lambda k: k.isprintable()), encodable, max_size=4)
+raw_bodies = st.sampled_from((b"{not json", b"[]", b"null", b'"\\u0000"', b"[" * 3000))
+route_queries = st.dictionaries(
+    st.sampled_from(("after", "limit", "order", "start_time", "end_time", "page", "group_by"))
+    | hostile_text,
+    st.sampled_from(("", "1", "-1", "abc", str(2**70), "bucket_٣", "10000000000000000"))
+    | hostile_text,
+    max_size=3,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    rule: str
+
+
+def routes_of(app: Flask) -> list[Route]:
+    """Every (method, rule) the app serves: new endpoint families and pages are fuzzed as
+    soon as they are registered, with no list here to keep up to date."""
+    found = {
+        Route(method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in (rule.methods or set()) - SKIPPED_METHODS
+    }
+    return sorted(found, key=lambda r: (r.rule, r.method))
+
+
+def _fill(rule: str, values: list[str]) -> str:
+    parts = iter(values)
+    return ARGUMENT.sub(lambda _: quote(next(parts), safe="", errors="surrogatepass"), rule)
+
+
+def _route_request(route: Route) -> st.SearchStrategy[Request]:
+    slots = len(ARGUMENT.findall(route.rule))
+    path = st.lists(path_values, min_size=slots, max_size=slots).map(
+        lambda values: _fill(route.rule, values)
+    )
+    query = route_queries.map(lambda q: ("?" + urlencode(q, errors="surrogatepass")) if q else "")
+    if route.method in ("GET", "DELETE"):
+        body: st.SearchStrategy[dict[str, Any]] = st.just({})
+    elif route.rule in POST_BODIES:
+        body = body_for(POST_BODIES[route.rule]).map(lambda b: {"json": b})
+    else:
+        body = (
+            generic_bodies.map(lambda b: {"json": b})
+            | forms.map(lambda f: {"data": f})
+            | raw_bodies.map(lambda r: {"raw": r})
+        )
+    return st.tuples(path, query, body, st.sampled_from(AUTHS)).map(
+        lambda t: Request(route.method, t[0] + t[1], auth=t[3], **t[2])
+    )
+
+
+def every_route(app: Flask) -> st.SearchStrategy[Request]:
+    """A request to any route of ``app``, each route equally likely."""
+    return st.sampled_from(routes_of(app)).flatmap(_route_request)
