@@ -30,7 +30,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/inference-platform up
 
-## Print a new API key for the running platform.
+## Print a new member API key for the running platform (`make run` prints an admin key).
 key: $(STAMP)
 	@$(BIN)/inference-platform keys create --name "make key"
 
