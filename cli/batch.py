@@ -171,4 +171,7 @@ def _follow(client: Any, batch_id: str, poll: float) -> Any:
 
 
 def register(group: click.Group) -> None:
+    from cli.batch_estimate import estimate
+
+    batch.add_command(estimate)
     group.add_command(batch)

@@ -7,7 +7,9 @@
       "tariffs": {"realtime": [0.2, 0.6], "flex": [0.1, 0.3], "batch": [0.05, 0.15]},
       "created": 1732000000, "owned_by": "me"}]
 
-``tariffs`` are USD per million input and output tokens, per tier. ``"task": "embed"`` declares
+``tariffs`` are USD per million input and output tokens, per tier, and optionally a third price
+for cached input (prompt tokens the engine's prefix cache served); without it cached input costs
+``CACHED_INPUT_FRACTION`` of the input price. ``"task": "embed"`` declares
 an embedding model: it serves ``/v1/embeddings`` (realtime and batch) on the vllm engine's
 pooling runner, and nothing else; the default ``"generate"`` serves every other endpoint.
 ``tool_parser`` (vllm engine) names one of vLLM's tool-call parsers (``hermes``, ``llama3_json``,
@@ -23,7 +25,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from inference_platform.errors import PlatformError
 from inference_platform.settings import Settings
@@ -38,8 +40,39 @@ TASKS = (GENERATE, EMBED)
 EMBED_ENGINES = ("vllm",)
 # Tiers an embedding model offers: embeddings are realtime or batch work at OpenAI.
 EMBED_TIERS = ("realtime", "batch")
+# Cached input costs this share of the input price where a tariff names no price of its own:
+# the prefill it skips is most of an input token's cost (hosted APIs charge 10-50%).
+CACHED_INPUT_FRACTION = 0.25
+
+
+class Tariff(NamedTuple):
+    """USD per million tokens: input, output, and cached input."""
+
+    input: float
+    output: float
+    cached_input: float
+
+
+def tariff(values: Any) -> Tariff:
+    """A tariff from the catalog's ``[input, output]`` or ``[input, output, cached_input]``."""
+    if not isinstance(values, list | tuple) or len(values) not in (2, 3):
+        raise ValueError(f"a tariff is [input, output] or [input, output, cached]: {values!r}")
+    prices = [float(v) for v in values]
+    if any(p < 0 for p in prices):
+        raise ValueError(f"tariff prices cannot be negative: {values!r}")
+    cached = prices[2] if len(prices) == 3 else prices[0] * CACHED_INPUT_FRACTION
+    return Tariff(prices[0], prices[1], cached)
+
+
 # The README's example prices, so usage reports show what flex and batch save out of the box.
-DEMO_TARIFFS = {"realtime": (0.20, 0.60), "flex": (0.10, 0.30), "batch": (0.05, 0.15)}
+DEMO_TARIFFS = {
+    tier: tariff(prices)
+    for tier, prices in {
+        "realtime": (0.20, 0.60),
+        "flex": (0.10, 0.30),
+        "batch": (0.05, 0.15),
+    }.items()
+}
 # The demo model writes its tool calls the Hermes way (see demo_model.CHAT_TEMPLATE).
 DEMO_TOOL_PARSER = "hermes"
 _PARSER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -52,7 +85,7 @@ class ModelSpec:
     path: str | None = None
     engine_args: dict[str, Any] = field(default_factory=dict)
     tiers: tuple[str, ...] = TIERS
-    tariffs: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tariffs: dict[str, Tariff] = field(default_factory=dict)
     created: int = 1767225600
     owned_by: str = "inference-platform"
     task: str = GENERATE
@@ -184,7 +217,10 @@ def _spec(entry: dict[str, Any]) -> ModelSpec:
             raise ValueError(f"model {entry['name']!r}: embedding models need the vllm engine")
         if set(tiers) - set(EMBED_TIERS):
             raise ValueError(f"model {entry['name']!r}: embedding models offer {EMBED_TIERS}")
-    tariffs = {k: (float(v[0]), float(v[1])) for k, v in entry.get("tariffs", {}).items()}
+    try:
+        tariffs = {str(k): tariff(v) for k, v in entry.get("tariffs", {}).items()}
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model {entry['name']!r}: {exc}") from None
     tool_parser = entry.get("tool_parser")
     if tool_parser is not None:
         if not isinstance(tool_parser, str) or not _PARSER_NAME.match(tool_parser):

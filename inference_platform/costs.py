@@ -1,10 +1,12 @@
 """Usage and what it costs: the usage rows summed per time bucket, priced with the catalog's
 tariffs per model, tier and completion window.
 
-``tariffs`` in the catalog are USD per million input and output tokens per tier. A batch may
-be priced per completion window with a key ``batch:<window>`` (``"batch:1h": [0.08, 0.24]``);
-without one its tier's tariff applies. Flex work runs in the 1 h window of its tier. A model
-without a tariff for a tier costs nothing there (and shows no realtime comparison).
+``tariffs`` in the catalog are USD per million input, output and cached input tokens per tier
+(``catalog.Tariff``). A batch may be priced per completion window with a key ``batch:<window>``
+(``"batch:1h": [0.08, 0.24]``); without one its tier's tariff applies. Flex work runs in the 1 h
+window of its tier. A model without a tariff for a tier costs nothing there (and shows no
+realtime comparison). Cached input (the part of the input the engine's prefix cache served) is
+priced at the cached-input price; the rest of the input at the input price.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from inference_platform.catalog import Catalog
+from inference_platform.catalog import Catalog, Tariff
 from inference_platform.db import Database
 from inference_platform.tiers import BATCH, REALTIME
 
@@ -34,6 +36,7 @@ class Slice:
     input_tokens: int
     output_tokens: int
     api_key_id: str | None = None  # the key the requests were made with
+    cached_tokens: int = 0  # of input_tokens, those the engine's prefix cache served
 
     @property
     def batch(self) -> bool:
@@ -45,10 +48,9 @@ class Slice:
         return f"{self.tier} {self.window}" if self.window else self.tier
 
 
-def tariff(
-    catalog: Catalog, model: str, tier: str, window: str | None = None
-) -> tuple[float, float] | None:
-    """USD per million (input, output) tokens; None when the catalog names no price."""
+def tariff(catalog: Catalog, model: str, tier: str, window: str | None = None) -> Tariff | None:
+    """USD per million input, output and cached input tokens; None when the catalog names
+    no price."""
     spec = catalog.get(model)
     if spec is None:
         return None
@@ -59,26 +61,39 @@ def tariff(
 
 @dataclass(frozen=True)
 class Price:
-    input: float
+    input: float  # the input the cache did not serve
     output: float
+    cached_input: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.input + self.output
+        return self.input + self.output + self.cached_input
 
 
-def price(catalog: Catalog, s: Slice, *, tier: str | None = None) -> Price | None:
-    """What ``s`` costs at its own tariff, or at ``tier``'s (e.g. realtime) for comparison."""
+def charge(found: Tariff, input_tokens: int, output_tokens: int, cached_tokens: int) -> Price:
+    """What tokens cost at one tariff, cached input apart."""
+    return Price(
+        (input_tokens - cached_tokens) * found.input / PER_TOKENS,
+        output_tokens * found.output / PER_TOKENS,
+        cached_tokens * found.cached_input / PER_TOKENS,
+    )
+
+
+def price(
+    catalog: Catalog, s: Slice, *, tier: str | None = None, cache: bool = True
+) -> Price | None:
+    """What ``s`` costs at its own tariff, or at ``tier``'s (e.g. realtime) for comparison;
+    ``cache=False``: as if no input had been cached (what caching saved is the difference)."""
     found = tariff(catalog, s.model, tier or s.tier, None if tier else s.window)
     if found is None:
         return None
-    return Price(s.input_tokens * found[0] / PER_TOKENS, s.output_tokens * found[1] / PER_TOKENS)
+    return charge(found, s.input_tokens, s.output_tokens, s.cached_tokens if cache else 0)
 
 
 _SLICES = """
     SELECT floor((extract(epoch FROM u.created_at) - :start) / :width) AS bucket,
            u.model, u.tier, b.completion_window, count(*), sum(u.input_tokens),
-           sum(u.output_tokens), u.api_key_id
+           sum(u.output_tokens), u.api_key_id, sum(u.cached_tokens)
     FROM usage_records u LEFT JOIN batches b ON b.id = u.batch_id
     WHERE u.created_at >= to_timestamp(:start) AND u.created_at < to_timestamp(:end)
       {where}
@@ -118,8 +133,8 @@ def slices(
     with db.session() as s:
         rows = s.execute(sql, params).all()
     return [
-        Slice(int(b), m, t, w, int(n), int(i or 0), int(o or 0), k)
-        for b, m, t, w, n, i, o, k in rows
+        Slice(int(b), m, t, w, int(n), int(i or 0), int(o or 0), k, int(c or 0))
+        for b, m, t, w, n, i, o, k, c in rows
     ]
 
 
@@ -138,12 +153,23 @@ class Line:
     output_tokens: int
     cost: float | None  # at its own tariff; None when the catalog names none
     at_realtime: float | None  # the same tokens at the model's realtime tariff
+    cached_tokens: int = 0
+    # At its own tariff with every input token at the full input price.
+    uncached: float | None = None
 
     @property
     def saving(self) -> float | None:
+        """What the tier saved against realtime prices."""
         if self.cost is None or self.at_realtime is None:
             return None
         return self.at_realtime - self.cost
+
+    @property
+    def cache_saving(self) -> float | None:
+        """What the prefix cache saved at this tier's prices."""
+        if self.cost is None or self.uncached is None:
+            return None
+        return self.uncached - self.cost
 
 
 def report(catalog: Catalog, found: list[Slice]) -> list[Line]:
@@ -155,6 +181,7 @@ def report(catalog: Catalog, found: list[Slice]) -> list[Line]:
     for (model, label), group in sorted(sums.items()):
         own = [price(catalog, s) for s in group]
         realtime = [price(catalog, s, tier=REALTIME) for s in group]
+        uncached = [price(catalog, s, cache=False) for s in group]
         lines.append(
             Line(
                 model=model,
@@ -164,6 +191,8 @@ def report(catalog: Catalog, found: list[Slice]) -> list[Line]:
                 output_tokens=sum(s.output_tokens for s in group),
                 cost=None if None in own else sum(p.total for p in own if p),
                 at_realtime=None if None in realtime else sum(p.total for p in realtime if p),
+                cached_tokens=sum(s.cached_tokens for s in group),
+                uncached=None if None in uncached else sum(p.total for p in uncached if p),
             )
         )
     return lines

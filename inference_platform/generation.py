@@ -7,7 +7,7 @@ only the final result. Bodies arrive here already validated by the API's schemas
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -231,6 +231,17 @@ def _stop(body: dict[str, Any]) -> tuple[str, ...]:
     return (stop,) if isinstance(stop, str) else tuple(stop)
 
 
+def prompt_texts(render: Callable[..., str], endpoint: str, body: dict[str, Any]) -> list[str]:
+    """The prompts of a request as the engine gets them: ``render`` is the model's chat
+    template (``render(messages, tools)``); a Responses body has its input resolved."""
+    if endpoint == COMPLETIONS:
+        raw = body["prompt"]
+        return [raw] if isinstance(raw, str) else list(raw)
+    if endpoint == CHAT:
+        return [render(chat_messages(body), _tool_defs(body))]
+    return [render(body["_messages"], _tool_defs(body))]
+
+
 def plan(
     host: EngineHost,
     endpoint: str,
@@ -246,13 +257,7 @@ def plan(
     if parse_tools is not None and host.engine.tool_parser is None:
         engine = host.engine
         raise UnsupportedByEngine(tool_calls.no_parser(engine.model_name), param="tool_choice")
-    if endpoint == COMPLETIONS:
-        raw = body["prompt"]
-        prompts = [raw] if isinstance(raw, str) else list(raw)
-    elif endpoint == CHAT:
-        prompts = [host.render_chat(chat_messages(body), _tool_defs(body))]
-    else:
-        prompts = [host.render_chat(body["_messages"], _tool_defs(body))]
+    prompts = prompt_texts(host.render_chat, endpoint, body)
     constraint = structured.constraint(body)
     extras = _extras(body)
     n = int(body.get("n") or 1)

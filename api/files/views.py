@@ -9,6 +9,10 @@ from api.context import owner, platform
 from api.files import multipart
 from api.validation import query
 from inference_platform.endpoints.files import serving
+from inference_platform.endpoints.files.estimate import (
+    FileCostEstimateRequestSchema,
+    cost_estimate,
+)
 from inference_platform.endpoints.files.protocol import (
     FileContentRequestSchema,
     FileListRequestSchema,
@@ -17,6 +21,7 @@ from inference_platform.endpoints.files.protocol import (
 bp = Blueprint("files", __name__, url_prefix="/v1")
 _list = FileListRequestSchema()
 _content = FileContentRequestSchema()
+_estimate = FileCostEstimateRequestSchema()
 
 
 @bp.post("/files")
@@ -56,3 +61,9 @@ def content(file_id: str) -> Response:
     """The file's bytes, streamed; ``offset``/``limit`` select lines."""
     found = serving.content(platform(), owner(), file_id, **query(_content))
     return Response(found.body, mimetype=found.mimetype, headers=found.headers)
+
+
+@bp.get("/files/<file_id>/cost_estimate")
+def estimate(file_id: str) -> Response:
+    """Extension: what a batch of this file would cost, priced before anything runs."""
+    return jsonify(cost_estimate(platform(), owner(), file_id, **query(_estimate)))

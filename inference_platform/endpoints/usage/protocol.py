@@ -129,15 +129,21 @@ def page(buckets: list[dict[str, Any]], next_page: str | None) -> dict[str, Any]
 
 
 def completions_result(
-    group: dict[str, Any], *, requests: int, input_tokens: int, output_tokens: int
+    group: dict[str, Any],
+    *,
+    requests: int,
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int = 0,
 ) -> dict[str, Any]:
-    """``organization.usage.completions.result``; fields not grouped by are null."""
+    """``organization.usage.completions.result``; fields not grouped by are null.
+    ``input_cached_tokens``: the part of the input the engine's prefix cache served."""
     return {
         "object": "organization.usage.completions.result",
         "input_tokens": input_tokens,
         "output_tokens": output_tokens,
         "num_model_requests": requests,
-        "input_cached_tokens": 0,
+        "input_cached_tokens": cached_tokens,
         "input_audio_tokens": 0,
         "output_audio_tokens": 0,
         "project_id": None,

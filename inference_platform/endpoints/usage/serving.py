@@ -67,8 +67,17 @@ def _slices(platform: Platform, owner: str, p: Pages, **filters: Any) -> list[Sl
     return [Slice(s.bucket + p.first, *_rest(s)) for s in found]
 
 
-def _rest(s: Slice) -> tuple[str, str, str | None, int, int, int, str | None]:
-    return s.model, s.tier, s.window, s.requests, s.input_tokens, s.output_tokens, s.api_key_id
+def _rest(s: Slice) -> tuple[str, str, str | None, int, int, int, str | None, int]:
+    return (
+        s.model,
+        s.tier,
+        s.window,
+        s.requests,
+        s.input_tokens,
+        s.output_tokens,
+        s.api_key_id,
+        s.cached_tokens,
+    )
 
 
 def _group(s: Slice, fields: list[str]) -> dict[str, Any]:
@@ -114,22 +123,31 @@ def completions(platform: Platform, owner: str, args: dict[str, Any]) -> dict[st
             group = _group(s, fields)
             key = tuple(group.values())
             groups[key] = group
-            total = sums.setdefault(key, [0, 0, 0])
+            total = sums.setdefault(key, [0, 0, 0, 0])
             total[0] += s.requests
             total[1] += s.input_tokens
             total[2] += s.output_tokens
+            total[3] += s.cached_tokens
         return [
-            protocol.completions_result(groups[k], requests=n, input_tokens=i, output_tokens=o)
-            for k, (n, i, o) in sums.items()
+            protocol.completions_result(
+                groups[k], requests=n, input_tokens=i, output_tokens=o, cached_tokens=c
+            )
+            for k, (n, i, o, c) in sums.items()
         ]
 
     return _buckets(p, found, results)
 
 
 def _line_items(platform: Platform, s: Slice) -> Iterator[tuple[str, int, float]]:
-    """(line item, tokens, USD) of a slice: its input and its output tokens."""
+    """(line item, tokens, USD) of a slice: its input, its cached input (the part of the
+    input the engine's prefix cache served, priced apart; only where there is some) and its
+    output tokens."""
     found = costs.price(platform.catalog, s)
-    yield f"{s.model} {s.label}, input", s.input_tokens, found.input if found else 0.0
+    fresh = s.input_tokens - s.cached_tokens
+    yield f"{s.model} {s.label}, input", fresh, found.input if found else 0.0
+    if s.cached_tokens:
+        cached = found.cached_input if found else 0.0
+        yield f"{s.model} {s.label}, cached input", s.cached_tokens, cached
     yield f"{s.model} {s.label}, output", s.output_tokens, found.output if found else 0.0
 
 
