@@ -8,9 +8,11 @@ from api import auth, cooperative, docs, errors, limits, metrics, validation
 from api.batches.views import bp as batches_bp
 from api.chat.views import bp as chat_bp
 from api.completions.views import bp as completions_bp
+from api.conversations.views import bp as conversations_bp
 from api.embeddings.views import bp as embeddings_bp
 from api.files.views import bp as files_bp
 from api.health.views import bp as health_bp
+from api.messages.views import bp as messages_bp
 from api.models.views import bp as models_bp
 from api.responses.views import bp as responses_bp
 from api.usage.views import bp as usage_bp
@@ -29,6 +31,8 @@ BLUEPRINTS = (
     batches_bp,
     usage_bp,
     webhooks_bp,
+    messages_bp,
+    conversations_bp,
 )
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from inference_platform.errors import PlatformError
@@ -18,8 +20,25 @@ _HTTP_CODES = {
 }
 
 
+# Routes of another API than OpenAI's answer in that API's envelope: path prefix -> builder.
+ENVELOPES: dict[str, Callable[[PlatformError], dict[str, Any]]] = {}
+
+
+def register_envelope(prefix: str, build: Callable[[PlatformError], dict[str, Any]]) -> None:
+    """Errors on paths under ``prefix`` (auth, limits and 404s included) use ``build``."""
+    ENVELOPES[prefix] = build
+
+
+def _envelope(err: PlatformError) -> dict[str, Any]:
+    if has_request_context():
+        for prefix, build in ENVELOPES.items():
+            if request.path.startswith(prefix):
+                return build(err)
+    return err.envelope()
+
+
 def error_response(err: PlatformError) -> Response:
-    response = jsonify(err.envelope())
+    response = jsonify(_envelope(err))
     response.status_code = err.status
     for key, value in err.headers.items():
         response.headers[key] = value

@@ -293,3 +293,60 @@ class WebhookDelivery(Base):
             postgresql_where=text("status = 'pending'"),
         ),
     )
+
+
+class Conversation(Base):
+    """A Conversations API conversation; its items are ``conversation_items`` rows."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSONB)
+    created_at: Mapped[datetime] = _now()
+    # Deleting a conversation keeps its items (as OpenAI does) but hides both.
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ConversationItem(Base):
+    """One item of a conversation, in ``(seq, sub)`` order; or, with ``response_id`` and no
+    item, the place of a background or flex response whose items are added once it ends."""
+
+    __tablename__ = "conversation_items"
+
+    conversation_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=text("nextval('conversation_item_seq')")
+    )
+    sub: Mapped[int] = mapped_column(Integer, primary_key=True, server_default="0")
+    item_id: Mapped[str | None] = mapped_column(String(64))
+    response_id: Mapped[str | None] = mapped_column(String(64))
+    item: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index(
+            "ux_conversation_items_item",
+            "conversation_id",
+            "item_id",
+            unique=True,
+            postgresql_where=text("item_id IS NOT NULL"),
+        ),
+    )
+
+
+class MessageBatch(Base):
+    """Marks the batch created from ``input_file_id`` as a Message Batch (Anthropic's API):
+    it runs as any batch does and is shown in Anthropic's shape on ``/v1/messages/batches``."""
+
+    __tablename__ = "message_batches"
+
+    input_file_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), nullable=False)
+    request_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = _now()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_message_batches_owner", "owner", "created_at"),)

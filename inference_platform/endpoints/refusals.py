@@ -36,7 +36,6 @@ REFUSED: tuple[tuple[str, tuple[str, ...], Accepted], ...] = (
     ("include", (RESPONSES,), (None, [])),
     ("reasoning", (RESPONSES,), (None, {}, {"effort": None}, {"effort": None, "summary": None})),
     ("max_tool_calls", (RESPONSES,), (None,)),
-    ("conversation", (RESPONSES,), (None,)),
     ("prompt", (RESPONSES,), (None,)),
     ("prompt_cache_retention", (RESPONSES,), (None,)),
 )

@@ -16,7 +16,7 @@ worker's ``generation.plan`` reads the messages, a continuation reads the histor
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,10 +47,12 @@ class Conversation:
         body: Mapping[str, Any],
         previous: Mapping[str, Any] | None = None,
         previous_output: str | list[dict[str, Any]] | None = None,
+        prior: Sequence[dict[str, Any]] = (),
     ) -> Conversation:
-        """``body``'s input after the conversation of ``previous`` (a stored body)."""
+        """``body``'s input after the conversation of ``previous`` (a stored body), or after
+        ``prior``, the items of a stored conversation."""
         items = input_items(body["input"])
-        turns = history(items, previous, previous_output)
+        turns = history([*prior, *items], previous, previous_output)
         return cls(items, turns, messages(body.get("instructions"), turns))
 
     def attach(self, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Conversations: ``/v1/conversations`` and their items."""
