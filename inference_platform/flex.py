@@ -11,17 +11,40 @@ from collections.abc import Iterator
 from typing import Any
 
 from inference_platform import jobs, realtime
+from inference_platform.capacity import admission
+from inference_platform.capacity.model import work_units
 from inference_platform.db.models import Request
 from inference_platform.errors import PlatformError
 from inference_platform.events import Event, Failed, Idle, Started
+from inference_platform.generation import output_limit
 from inference_platform.jobs import store
 from inference_platform.jobs.follow import events, wait
 from inference_platform.platform import Platform
 from inference_platform.tiers import FLEX
 
 
-def admit(platform: Platform, model: str) -> None:
-    """429 with ``Retry-After`` when the model's flex queue is full (the SDK retries)."""
+def admit(platform: Platform, model: str, endpoint: str, body: dict[str, Any]) -> None:
+    """429 with ``Retry-After`` when the model's flex queue is full or the work ahead of this
+    request would not let it finish inside the flex window (the SDK retries)."""
+    _admit_queue_length(platform, model)
+    admission.admit_flex(platform, model, request_work(platform, endpoint, body))
+
+
+def request_work(platform: Platform, endpoint: str, body: dict[str, Any]) -> float:
+    """A flex request's work: its output limit (or the default) per choice, and its prompt
+    estimated from the text."""
+    prompt = sum(len(str(body.get(f) or "")) for f in ("messages", "prompt", "input")) / 4
+    return work_units(prompt, _output_tokens(platform, endpoint, body))
+
+
+def _output_tokens(platform: Platform, endpoint: str, body: dict[str, Any]) -> int:
+    """The most tokens the request may generate, all choices together."""
+    limit = output_limit(endpoint, body)
+    output = platform.settings.default_max_tokens if limit is None else limit
+    return output * max(1, int(body.get("n") or 1))
+
+
+def _admit_queue_length(platform: Platform, model: str) -> None:
     limit = platform.settings.flex_queue_limit
     if store.queued_count(platform, FLEX, model, limit) >= limit:
         retry_after = str(platform.settings.flex_retry_after_seconds)
@@ -48,7 +71,7 @@ def submit(
             param="service_tier",
             code="invalid_value",
         )
-    admit(platform, spec.name)
+    admit(platform, spec.name, endpoint, body)
     return jobs.enqueue(
         platform,
         id=id,
@@ -58,8 +81,23 @@ def submit(
         model=spec.name,
         body=body,
         deadline_seconds=platform.settings.flex_deadline_seconds,
+        output_limit=_output_tokens(platform, endpoint, body),
         **fields,
     )
+
+
+def with_eta(platform: Platform, row: Request, obj: dict[str, Any]) -> dict[str, Any]:
+    """A background flex response still to finish carries ``estimated_completion_at`` (an
+    extension, as on batches: unix seconds, null when unknown)."""
+    if row.tier != FLEX or obj.get("status") not in ("queued", "in_progress"):
+        return obj
+    eta = None
+    if row.deadline is not None:
+        try:
+            eta = admission.job_eta(platform, row.model, row.deadline.timestamp())
+        except Exception:  # Redis away: an unknown estimate, not a failed read
+            eta = None
+    return {**obj, "estimated_completion_at": None if eta is None else int(eta)}
 
 
 def raise_error(event: Event) -> None:

@@ -127,12 +127,32 @@ class Settings:
         "Allowed `completion_window` values and their length in seconds.",
     )
     batch_feed_factor: int = _setting(
-        2,
+        8,
         "Batch lines a worker keeps claimed per slot of its engine batch: those past the batch "
         "wait in the engine's own queue, ready for the next free slot, and are refilled in "
-        "groups of half that margin (one Postgres round trip per group, not per line). More "
-        "keeps a dedicated batch engine fuller, but a worker holds lines a later, more urgent "
-        "batch or another worker could have taken.",
+        "groups of half that margin (one Postgres round trip per group, not per line). Deep "
+        "keeps the engine full (benchmarks/batch_throughput.py: 0.75 of the bare engine at 2, "
+        "0.87-0.92 at 32); each line enters the engine at a priority from its deadline slack, "
+        "so a later, more urgent line still overtakes those waiting there. Too deep and one "
+        "worker holds lines another worker could have taken.",
+    )
+    admission_overaccept: str = _setting(
+        "24h=1.0,1h=1.0,flex=1.0",
+        "How strictly batches (per `completion_window`) and flex requests are admitted: work "
+        "is refused when, at the measured throughput, the work queued ahead of it (earliest "
+        "deadline first) plus its own would take longer than this many windows. The estimate "
+        "counts every line's full output limit, and most lines stop before it, so 1.0 already "
+        "keeps a margin; above 1 bets on that margin. A window not listed is not checked.",
+    )
+    capacity_interval_seconds: float = _setting(
+        5.0,
+        "How often the control role re-estimates each model's throughput, the finish of "
+        "every queued batch (`estimated_completion_at`) and the work admission counts.",
+    )
+    capacity_prior_tokens_per_second: float = _setting(
+        500.0,
+        "Output tokens per second a worker of a vllm or transformers model is assumed to "
+        "manage until it has measured itself (simulated engines use their configured speed).",
     )
     batch_queue_depth: int = _setting(
         4,

@@ -13,7 +13,7 @@ import pytest
 from inference_platform.db import Database, migrate
 from inference_platform.keys import ADMIN, create_key
 from inference_platform.settings import Settings
-from tests.helpers import DEMO, SIM, SIM_SLOW, SIM_WIDE
+from tests.helpers import DEMO, SIM, SIM_CAPACITY, SIM_SLOW, SIM_WIDE
 from tests.stack import Services, Stack, free_port
 
 # Each test's layer follows from its folder, so `-m unit` or `-m e2e` (and `make test-unit`,
@@ -36,6 +36,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 __all__ = [
     "DEMO",
     "SIM",
+    "SIM_CAPACITY",
     "SIM_SLOW",
     "SIM_WIDE",
 ]  # the test catalog's models, imported from here by tests
@@ -88,6 +89,14 @@ def catalog_json(demo_path: Path) -> str:
                 "engine": "simulated",
                 "engine_args": {"ttft_ms": 50, "tokens_per_second": 20, "batch_size": 512},
             },
+            # A known throughput for the capacity model: 10 sequences at 100 tokens/s each,
+            # 1,000 tokens/s as `make run`'s CPU engine; tests/e2e/test_deadlines.py starts
+            # its worker.
+            {
+                "name": SIM_CAPACITY,
+                "engine": "simulated",
+                "engine_args": {"tokens_per_second": 100, "batch_size": 10},
+            },
             # In the catalog but no worker ever serves it: 503, not a hang.
             {"name": "no-workers", "engine": "simulated"},
         ]
@@ -110,6 +119,7 @@ def settings(services: Services, var_dir: Path, demo_model_path: Path) -> Settin
         lease_seconds=6.0,
         dispatch_grace_seconds=10.0,
         sweep_interval_seconds=1.0,
+        capacity_interval_seconds=1.0,
         flex_queue_limit=20,
         batch_windows="24h=86400,1h=3600,test=8",
         # Webhook receivers in the tests listen on 127.0.0.1; retries come within seconds.

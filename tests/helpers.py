@@ -21,6 +21,7 @@ DEMO = "demo-tiny"
 SIM = "sim"  # simulated engine, fast
 SIM_SLOW = "sim-slow"  # simulated engine, slow enough to cancel or kill mid-generation
 SIM_WIDE = "sim-wide"  # simulated engine at a steady pace with a wide batch: many open streams
+SIM_CAPACITY = "sim-capacity"  # simulated engine at a known 1,000 tokens/s (deadline tests)
 
 
 def eventually(

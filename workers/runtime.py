@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference_platform import liveness
+from inference_platform.capacity import meter
 from inference_platform.celery_app import queue_name
 from inference_platform.engines.host import EngineHost
 from inference_platform.events import CANCEL_CHANNEL
@@ -60,6 +61,7 @@ class Runtime:
         if self.host is None or self.model is None:
             self._housekeeper = Housekeeper(self.platform)
             return
+        meter.METER.configure(self.engine_slots or 1)
         threading.Thread(target=self._listen_cancels, name="cancels", daemon=True).start()
         self.leases = LeaseKeeper(self.platform, self.host)
         ctx = Context(self.platform, self.host, self.leases)
@@ -108,6 +110,8 @@ class Runtime:
         while not self.stopping.is_set():
             try:
                 liveness.announce(self.platform.redis, self.queues, self.name)
+                if self.model is not None:  # what the engine managed, for the capacity model
+                    meter.publish(self.platform.redis, self.model, self.name, interval * 10)
             except Exception as exc:  # Redis restarts must not kill the worker
                 log.warning("heartbeat failed: %s", exc)
             self.stopping.wait(interval)

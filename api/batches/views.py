@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 
 from api.context import owner, platform
-from api.validation import body, query
+from api.validation import body, load, query
 from inference_platform.endpoints.batches import serving
 from inference_platform.endpoints.batches.protocol import (
     BatchCreateRequestSchema,
     BatchListRequestSchema,
+    BatchRetryRequestSchema,
 )
 
 bp = Blueprint("batches", __name__, url_prefix="/v1")
@@ -40,3 +41,12 @@ def list_batches() -> Response:
 def cancel(batch_id: str) -> Response:
     """Cancel a batch; the lines already done stay in its output file."""
     return jsonify(serving.cancel(platform(), owner(), batch_id))
+
+
+@bp.post("/batches/<batch_id>/retry")
+def retry(batch_id: str) -> Response:
+    """Run a finished batch's failed, expired and cancelled lines again, as a new batch."""
+    schema = BatchRetryRequestSchema(platform().settings.window_seconds())
+    # The body is optional: the SDK's ``client.post(path, cast_to=Batch)`` sends none.
+    fields = body(schema) if request.get_data(cache=True).strip() else load(schema, {})
+    return jsonify(serving.retry(platform(), owner(), batch_id, fields["completion_window"]))

@@ -109,6 +109,12 @@ class Request(Base):
         Index("ix_requests_batch_chunk", "batch_id", "chunk_no"),
         Index("ix_requests_batch_result", "batch_id", "result_seq"),
         Index("ix_requests_batch_status", "batch_id", "status"),
+        # Flex jobs by when they ended: the SLA figures read the recent ones.
+        Index(
+            "ix_requests_flex_finished",
+            "finished_at",
+            postgresql_where=text("tier = 'flex' AND batch_id IS NULL"),
+        ),
         # Batch workers claim queued lines of their model, earliest deadline first, and
         # within a batch by prompt prefix, each group the longest first.
         Index(
@@ -162,6 +168,9 @@ class File(Base):
     kind: Mapped[str] = mapped_column(String(16), nullable=False, default="upload")
     batch_id: Mapped[str | None] = mapped_column(String(64))
     line_count: Mapped[int | None] = mapped_column(Integer)
+    # What an upload asks of the engine, counted while it was uploaded (``files.stats``):
+    # admission decides on it at batch creation without reading the file again.
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     created_at: Mapped[datetime] = _now()
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -216,6 +225,10 @@ class Batch(Base):
     # Frozen at the terminal state; while running they are computed from the request rows.
     request_counts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The work the batch was admitted with (``capacity.work``), and when the capacity model
+    # expects it to finish (refreshed by the control role while it runs).
+    demand: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    estimated_completion_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_batches_owner_created", "owner", "created_at"),

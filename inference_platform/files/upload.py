@@ -7,7 +7,7 @@ collects about 1 MiB and inserts it as one chunk row, so an upload of any size n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from inference_platform import ids
 from inference_platform.db.models import File, FileChunk
 from inference_platform.errors import PlatformError, invalid
+from inference_platform.files.stats import LineStats
 from inference_platform.platform import Platform
 
 CHUNK_BYTES = 1024 * 1024
@@ -46,6 +47,8 @@ class ChunkSink:
         self._last = b""
         self._seq = 0
         self._buf = bytearray()
+        # What the file asks of the engine, counted on the way in (admission reads it).
+        self.stats = LineStats()
         # The row exists (uncommitted) before its first chunk so the foreign key holds;
         # purpose and size are filled in once the whole body has been read.
         session.execute(
@@ -68,6 +71,7 @@ class ChunkSink:
             self.newlines += data.count(b"\n")
             self._last = data[-1:]
             self._buf += data
+            self.stats.write(data)
         if len(self._buf) >= CHUNK_BYTES:
             self._flush()
         return len(data)
@@ -75,6 +79,7 @@ class ChunkSink:
     def seek(self, *_: Any) -> int:
         # The parser seeks back to 0 when the part is complete: store the tail.
         self._flush()
+        self.stats.close()
         self.complete = True
         return 0
 
@@ -132,8 +137,36 @@ def store(platform: Platform, owner: str, parse: FormParser, check: FormCheck) -
                 purpose=purpose,
                 bytes=sinks[0].size,
                 line_count=sinks[0].line_count,
+                stats=sinks[0].stats.as_dict() if purpose == "batch" else None,
                 status="processed",
                 expires_at=expires_at,
             )
             .returning(File)
         ).one()
+
+
+def store_lines(
+    session: Session,
+    owner: str,
+    filename: str,
+    lines: Iterable[bytes],
+    expires_at: datetime | None,
+    limit: int,
+) -> File:
+    """A batch input file made on the server (a retry's lines), in the caller's transaction."""
+    sink = ChunkSink(session, ids.new_id(ids.FILE), owner, filename, limit)
+    for line in lines:
+        sink.write(line.rstrip(b"\n") + b"\n")
+    sink.seek(0)
+    return session.scalars(
+        update(File)
+        .where(File.id == sink.file_id)
+        .values(
+            bytes=sink.size,
+            line_count=sink.line_count,
+            stats=sink.stats.as_dict(),
+            status="processed",
+            expires_at=expires_at,
+        )
+        .returning(File)
+    ).one()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 
 from prometheus_client import REGISTRY, start_http_server
 
-from inference_platform.metrics import control, sweep, worker
+from inference_platform.metrics import capacity, control, sweep, worker
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
 
@@ -55,5 +55,6 @@ def serve_worker(
 def serve_control(platform: Platform, name: str) -> int | None:
     """Serve the control role's metrics; the port or None."""
     REGISTRY.register(control.ControlCollector(platform))
+    REGISTRY.register(capacity.CapacityCollector(platform))
     sweep.init_sweep()
     return _bind(platform.settings.host, platform.settings.metrics_port, f"control {name}")

@@ -1,5 +1,6 @@
 """Families of a GPU worker: requests in flight by tier, tokens generated, queue wait
-(enqueue to start) by tier, and the engine's kind and version.
+(enqueue to start) by tier, and the engine's kind and version. The same reports feed the
+capacity model's meter (``capacity.meter``).
 
 A worker process serves the default registry on its own port (``serve``), so vLLM's own
 metrics, which vLLM registers there, come along. The feed reports each piece of work as it
@@ -17,6 +18,8 @@ from typing import Protocol
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from inference_platform.capacity.meter import METER
 
 # Realtime waits milliseconds, flex minutes, a 24 h batch's last lines hours.
 WAIT_BUCKETS = (
@@ -81,6 +84,7 @@ class _Tokens(Protocol):
 
 def started(tier: str, model: str, attempt: int, enqueued_at: datetime) -> None:
     """A piece of work began generating; a first attempt reports how long it waited."""
+    METER.started()
     if attempt <= 1:
         waited = (datetime.now(UTC) - enqueued_at).total_seconds()
         # Clocks of the API host and this worker may differ a little: never negative.
@@ -89,6 +93,7 @@ def started(tier: str, model: str, attempt: int, enqueued_at: datetime) -> None:
 
 def ended(tier: str, model: str, result: _Tokens, *, failed: bool) -> None:
     """A piece of work ended: its tokens and outcome."""
+    METER.ended(result.prompt_tokens, result.completion_tokens)
     m = metrics()
     m.finished.labels(tier, model, "failed" if failed else "completed").inc()
     m.generated.labels(tier, model).inc(result.completion_tokens)

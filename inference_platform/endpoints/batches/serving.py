@@ -6,7 +6,7 @@ Create has its body checked by the schema (endpoint, window); here it checks the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, tuple_
@@ -14,16 +14,41 @@ from sqlalchemy import func, insert, select, tuple_
 from inference_platform import ids
 from inference_platform.batches import lifecycle
 from inference_platform.batches.objects import render
+from inference_platform.batches.retry import failed_lines_file
 from inference_platform.batches.service import enqueue_validation
-from inference_platform.db.models import Batch
+from inference_platform.capacity import admission
+from inference_platform.capacity.model import Demand
+from inference_platform.db.models import Batch, File
 from inference_platform.endpoints.protocol import Page, page
-from inference_platform.errors import invalid, not_found
+from inference_platform.errors import PlatformError, invalid, not_found
+from inference_platform.files import store
+from inference_platform.files.stats import demand_of
 from inference_platform.files.store import get_file
 from inference_platform.keys import REQUEST_KEY
 from inference_platform.platform import Platform
+from inference_platform.tiers import BATCH
 
-__all__ = ["cancel", "create", "list_batches", "retrieve"]
+__all__ = ["cancel", "create", "list_batches", "retrieve", "retry"]
 cancel = lifecycle.cancel
+
+
+def _admit(
+    platform: Platform, source: File, window: str
+) -> tuple[dict[str, Any] | None, datetime | None]:
+    """The batch's demand and estimated finish; a 429 when it cannot finish in ``window``.
+
+    Files without counts (uploaded before they were kept) and files that validation will
+    refuse anyway (several models, a model not served) are let through unchecked.
+    """
+    found = demand_of(source.stats, platform.settings.default_max_tokens)
+    if found is None:
+        return None, None
+    model, counts = found
+    spec = platform.catalog.get(model)
+    if spec is None or not spec.serves(BATCH):
+        return None, None
+    eta = admission.admit_batch(platform, model, window, Demand(**counts))
+    return {**counts, "model": model}, datetime.fromtimestamp(eta, UTC)
 
 
 def create(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +64,7 @@ def create(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, An
                 "uploaded with purpose 'batch'.",
                 param="input_file_id",
             )
+        demand, eta = _admit(platform, source, body["completion_window"])
         s.execute(
             insert(Batch).values(
                 api_key_id=REQUEST_KEY.get(),
@@ -54,11 +80,44 @@ def create(platform: Platform, owner: str, body: dict[str, Any]) -> dict[str, An
                 output_expires_seconds=expires.get("seconds"),
                 total=0,
                 priority=2,
+                demand=demand,
+                estimated_completion_at=eta,
             )
         )
         obj = render(s, [s.get_one(Batch, batch_id)])[0]
     enqueue_validation(platform, batch_id)
     return obj
+
+
+def retry(
+    platform: Platform, owner: str, batch_id: str, completion_window: str | None = None
+) -> dict[str, Any]:
+    """A new batch of a finished batch's failed, expired and cancelled lines, in the same
+    window unless another is given; ``metadata.retry_of`` names the original."""
+    window = completion_window
+    original, file_id = failed_lines_file(platform, owner, batch_id)
+    if window is None and original.completion_window not in platform.settings.window_seconds():
+        window = "24h"  # the original's window is no longer offered
+    metadata = dict(original.metadata_ or {})
+    metadata.pop("retry_of", None)
+    # Batch metadata holds at most 16 pairs: retry_of takes the last place if need be.
+    metadata = {**dict(list(metadata.items())[:15]), "retry_of": original.id}
+    body: dict[str, Any] = {
+        "input_file_id": file_id,
+        "endpoint": original.endpoint,
+        "completion_window": window or original.completion_window,
+        "metadata": metadata,
+    }
+    if original.output_expires_seconds is not None:
+        body["output_expires_after"] = {
+            "anchor": "created_at",
+            "seconds": original.output_expires_seconds,
+        }
+    try:
+        return create(platform, owner, body)
+    except PlatformError:
+        store.delete(platform, owner, file_id)  # refused: the file made for it goes too
+        raise
 
 
 def retrieve(platform: Platform, owner: str, batch_id: str) -> dict[str, Any]:
