@@ -25,7 +25,13 @@ from inference_platform.limits.headers import ratelimit_headers, refusal
 log = logging.getLogger(__name__)
 
 GENERATING = frozenset(
-    ("/v1/chat/completions", "/v1/completions", "/v1/responses", "/v1/embeddings")
+    (
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/responses",
+        "/v1/embeddings",
+        "/v1/messages",  # Anthropic's: the same model, max_tokens and service_tier keys
+    )
 )
 # A rough count of a prompt's tokens from its JSON size (about four bytes a token).
 BYTES_PER_TOKEN = 4

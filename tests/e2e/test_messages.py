@@ -4,6 +4,7 @@ URL: sync and async, ``messages.stream``, flex, token counting and the error sha
 from __future__ import annotations
 
 import asyncio
+import secrets
 from typing import Any
 
 import anthropic
@@ -12,6 +13,8 @@ import pytest
 from sqlalchemy import select
 
 from inference_platform.db.models import Request, UsageRecord
+from inference_platform.keys import create_key
+from inference_platform.limits.config import set_limits
 from tests.conftest import DEMO, SIM
 from tests.helpers import eventually
 from tests.stack import Stack
@@ -243,3 +246,16 @@ def test_tools_on_an_engine_without_them_are_a_clear_400(claude: anthropic.Anthr
             tool_choice={"type": "tool", "name": "get_weather"},
         )
     assert err.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+def test_tenant_limits_apply_in_anthropic_shape(stack: Stack, db: Any) -> None:
+    tenant = "limited-" + secrets.token_hex(4)
+    set_limits(db, tenant, "*", {"requests_per_minute": 2})
+    key, _ = create_key(db, tenant=tenant, name="messages limits")
+    limited = anthropic.Anthropic(base_url=_root(stack), api_key=key, max_retries=0)
+    for _ in range(2):
+        limited.messages.create(model=SIM, max_tokens=2, messages=HELLO)
+    with pytest.raises(anthropic.RateLimitError) as err:
+        limited.messages.create(model=SIM, max_tokens=2, messages=HELLO)
+    assert err.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
+    assert err.value.response.headers.get("retry-after")

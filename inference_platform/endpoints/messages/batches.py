@@ -14,17 +14,17 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, tuple_, update
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from inference_platform import ids
 from inference_platform.batches import lifecycle
-from inference_platform.db.models import Batch, File, MessageBatch
+from inference_platform.db.models import Batch, MessageBatch
 from inference_platform.endpoints.batches import serving as batch_serving
 from inference_platform.endpoints.batches.protocol import BATCH_FINAL_STATUSES
 from inference_platform.endpoints.messages import objects, translate
 from inference_platform.errors import PlatformError, invalid, not_found
-from inference_platform.files.upload import ChunkSink
+from inference_platform.files import store as files
+from inference_platform.files.upload import store_lines
 from inference_platform.generation import CHAT
 from inference_platform.platform import Platform
 from inference_platform.tiers import BATCH
@@ -39,7 +39,7 @@ _RESULTS = {
 }
 
 
-def _lines(platform: Platform, requests: list[dict[str, Any]]) -> bytes:
+def _lines(platform: Platform, requests: list[dict[str, Any]]) -> list[bytes]:
     """The batch input file: one Chat line per request (checked here, so a 400 names it)."""
     out = []
     for index, item in enumerate(requests):
@@ -54,23 +54,17 @@ def _lines(platform: Platform, requests: list[dict[str, Any]]) -> bytes:
             raise
         body.pop("stream", None)
         line = {"custom_id": item["custom_id"], "method": "POST", "url": CHAT, "body": body}
-        out.append(json.dumps(line, separators=(",", ":")))
-    return ("\n".join(out) + "\n").encode()
+        out.append(json.dumps(line, separators=(",", ":")).encode())
+    return out
 
 
-def _store_input(platform: Platform, owner: str, data: bytes, count: int) -> str:
-    file_id = ids.new_id(ids.FILE)
+def _store_input(platform: Platform, owner: str, lines: list[bytes]) -> str:
+    """The input file (counted for admission as an upload is) and its Message Batch mark."""
     with platform.db.session() as s:
-        sink = ChunkSink(s, file_id, owner, "message_batch.jsonl", platform.settings.max_file_bytes)
-        sink.write(data)
-        sink.seek(0)
-        s.execute(
-            update(File)
-            .where(File.id == file_id)
-            .values(bytes=sink.size, line_count=sink.line_count, status="processed")
-        )
-        s.add(MessageBatch(input_file_id=file_id, owner=owner, request_count=count))
-    return file_id
+        limit = platform.settings.max_file_bytes
+        source = store_lines(s, owner, "message_batch.jsonl", lines, None, limit)
+        s.add(MessageBatch(input_file_id=source.id, owner=owner, request_count=len(lines)))
+        return source.id
 
 
 def create(platform: Platform, owner: str, body: dict[str, Any], base: str) -> dict[str, Any]:
@@ -80,12 +74,16 @@ def create(platform: Platform, owner: str, body: dict[str, Any], base: str) -> d
         raise invalid(f"A batch holds at most {limit} requests.", param="requests")
     windows = platform.settings.window_seconds()
     window = WINDOW if WINDOW in windows else max(windows, key=lambda w: windows[w])
-    file_id = _store_input(platform, owner, _lines(platform, requests), len(requests))
-    created = batch_serving.create(
-        platform,
-        owner,
-        {"input_file_id": file_id, "endpoint": CHAT, "completion_window": window},
-    )
+    file_id = _store_input(platform, owner, _lines(platform, requests))
+    try:
+        created = batch_serving.create(
+            platform,
+            owner,
+            {"input_file_id": file_id, "endpoint": CHAT, "completion_window": window},
+        )
+    except PlatformError:  # refused (admission): the file made for it goes too
+        files.delete(platform, owner, file_id)
+        raise
     return retrieve(platform, owner, created["id"], base)
 
 
