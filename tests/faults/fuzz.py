@@ -22,6 +22,14 @@ from marshmallow import Schema, fields
 from inference_platform.endpoints.batches.protocol import BatchCreateRequestSchema
 from inference_platform.endpoints.chat_completions.protocol import ChatCompletionCreateRequestSchema
 from inference_platform.endpoints.completions.protocol import CompletionCreateRequestSchema
+from inference_platform.endpoints.conversations.protocol import (
+    ConversationCreateRequestSchema,
+)
+from inference_platform.endpoints.messages.protocol import (
+    MessageBatchCreateRequestSchema,
+    MessageCountTokensRequestSchema,
+    MessageCreateRequestSchema,
+)
 from inference_platform.endpoints.responses.protocol import ResponseCreateRequestSchema
 
 MODELS = ("sim", "no-workers", "unknown-model", "")
@@ -110,6 +118,11 @@ POST_BODIES = {
     "/v1/completions": CompletionCreateRequestSchema(),
     "/v1/responses": ResponseCreateRequestSchema(),
     "/v1/batches": BatchCreateRequestSchema({"24h": 86400}),
+    # Anthropic's Messages routes answer in Anthropic's envelope (checked below).
+    "/v1/messages": MessageCreateRequestSchema(),
+    "/v1/messages/count_tokens": MessageCountTokensRequestSchema(),
+    "/v1/messages/batches": MessageBatchCreateRequestSchema(),
+    "/v1/conversations": ConversationCreateRequestSchema(),
 }
 ids = st.sampled_from(("file-x", "batch_x", "resp_x", "%00", "a%ud800", "x" * 300, "..", "%2F"))
 queries = st.dictionaries(
