@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api import auth, cooperative, docs, errors, limits, metrics, validation
+from api import auth, console, cooperative, docs, errors, limits, metrics, validation
 from api.batches.views import bp as batches_bp
 from api.chat.views import bp as chat_bp
 from api.completions.views import bp as completions_bp
@@ -55,4 +55,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     for bp in BLUEPRINTS:
         app.register_blueprint(bp)
     docs.init_app(app)
+    console.init_app(app)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import shlex
 import sys
 import threading
@@ -180,6 +181,9 @@ def up(formation: str, procfile: Path) -> None:
     # `up` is the local setup: a webhook receiver on 127.0.0.1 works out of the box.
     if "INFERENCE_WEBHOOK_ALLOW_INSECURE" not in os.environ:
         settings = settings.replace(webhook_allow_insecure=True)
+    # The person at the terminal is the operator: a fresh operator token for the console.
+    if not settings.console_operator_token:
+        settings = settings.replace(console_operator_token=secrets.token_urlsafe(24))
     catalog = load_catalog(settings)
     plan = plan_processes(
         parse_procfile(procfile.read_text()).processes, _formation(formation), catalog
@@ -195,6 +199,10 @@ def up(formation: str, procfile: Path) -> None:
         "\n"
         f"  OpenAI base URL : {base}\n"
         f"  API key         : {key} (admin; `make key` makes member keys)\n"
+        f"  Web console     : http://{settings.host}:{settings.port}/console/ (sign in with "
+        "the key above)\n"
+        f"  Operator view   : http://{settings.host}:{settings.port}/console/operator/ "
+        f"(operator token {settings.console_operator_token})\n"
         f"  Flower          : http://{settings.host}:{settings.flower_port}\n"
         f"  Models          :\n{describe_models(catalog)}\n\n"
         f"  OPENAI_BASE_URL={base} OPENAI_API_KEY={key} python your_script.py\n"

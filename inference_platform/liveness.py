@@ -86,6 +86,13 @@ def live_count(client: redis.Redis[bytes], queue: str, max_age: float) -> int:
     return int(client.zcount(_key(queue), time.time() - max_age, "+inf"))
 
 
+def live_workers(client: redis.Redis[bytes], queue: str, max_age: float) -> dict[str, float]:
+    """``{worker: seconds since its last heartbeat}`` of the live workers on ``queue``."""
+    now = time.time()
+    found = client.zrangebyscore(_key(queue), now - max_age, "+inf", withscores=True)
+    return {name.decode(): now - float(at) for name, at in found}
+
+
 def missing_queues(client: redis.Redis[bytes], queues: Iterable[str], max_age: float) -> list[str]:
     """Those of ``queues`` without a live worker (one round trip)."""
     queues = list(queues)

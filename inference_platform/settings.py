@@ -210,6 +210,14 @@ class Settings:
     webhook_timeout_seconds: float = _setting(
         10.0, "How long a webhook receiver has to answer one delivery."
     )
+    console_operator_token: str = _setting(
+        "",
+        "The operator's sign-in secret for the web console's operator view (`/console/operator`)."
+        " Empty: the operator view is off (`up` makes one and prints it).",
+    )
+    console_session_seconds: int = _setting(
+        28800, "How long a web console sign-in lasts before the browser must sign in again."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
