@@ -40,4 +40,10 @@ def _response_line(schema: Schema, body: dict[str, Any]) -> dict[str, Any]:
             "conversation in `input`.",
             param="previous_response_id",
         )
+    if loaded.get("conversation"):
+        raise invalid(
+            "`conversation` is not supported in batch lines; send the whole conversation "
+            "in `input`.",
+            param="conversation",
+        )
     return loaded

@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.conftest import SIM
-from tests.helpers import finished
+from tests.helpers import batch_finished, finished, submit
 from tests.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -135,6 +135,15 @@ def test_conversation_errors(client: openai.OpenAI, stack: Stack, api_key: str) 
     for where in (f"{url}/conv_nope", f"{url}/{conv.id}/items/msg_nope"):
         response = httpx.get(where, headers=headers, timeout=30)
         assert response.status_code == 404 and response.json()["error"]["message"]
+    # A batch line runs on its own later: it cannot continue a conversation.
+    line = {
+        "custom_id": "c1",
+        "method": "POST",
+        "url": "/v1/responses",
+        "body": {"model": SIM, "input": "x", "conversation": conv.id},
+    }
+    bad = batch_finished(client, submit(client, [line], endpoint="/v1/responses").id)
+    assert bad.status == "failed" and bad.errors.data[0].param == "body.conversation"
 
 
 def test_agents_sdk_session_in_a_conversation(stack: Stack, api_key: str) -> None:
