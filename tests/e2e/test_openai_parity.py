@@ -11,6 +11,7 @@ import statistics
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from inference_platform.autobatcher import AsyncOpenAI
 from inference_platform.keys import create_key
 from inference_platform.limits.config import set_limits
 from tests.conftest import SIM
-from tests.helpers import batch_finished, chat_line, submit
+from tests.helpers import batch_finished, chat_line, jsonl, submit
 from tests.stack import Stack
 
 HUGE = 10**9
@@ -166,18 +167,36 @@ def test_health_answers_fast_while_300_requests_arrive_at_once(stack: Stack, api
                 started = time.perf_counter()
                 assert http.get(health).status_code == 200
                 polls.append(time.perf_counter() - started)
-                time.sleep(0.1)
+                time.sleep(0.05)
 
     async def burst() -> list[int]:
         limits = httpx.Limits(max_connections=300)
         async with httpx.AsyncClient(timeout=120, limits=limits) as http:
-            body = {"model": SIM, "messages": USER, "max_tokens": 8}
             headers = {"Authorization": f"Bearer {api_key}"}
-            sent = [
-                http.post(f"{stack.base_url}/chat/completions", json=body, headers=headers)
-                for _ in range(300)
-            ]
-            return [r.status_code for r in await asyncio.gather(*sent)]
+            # Realtime chats, background responses (a row each) and file uploads (a database
+            # connection each while the file streams in): the API's pools as busy as they get.
+            chat = {"model": SIM, "messages": USER, "max_tokens": 8}
+            background = {"model": SIM, "input": "hi", "max_output_tokens": 8, "background": True}
+            lines = jsonl([chat_line(f"h{i}") for i in range(2000)])
+
+            def one(i: int) -> Any:
+                if i % 3 == 0:
+                    return http.post(
+                        f"{stack.base_url}/chat/completions", json=chat, headers=headers
+                    )
+                if i % 3 == 1:
+                    return http.post(
+                        f"{stack.base_url}/responses", json=background, headers=headers
+                    )
+                files = {"file": ("burst.jsonl", lines)}
+                return http.post(
+                    f"{stack.base_url}/files",
+                    files=files,
+                    data={"purpose": "batch"},
+                    headers=headers,
+                )
+
+            return [r.status_code for r in await asyncio.gather(*(one(i) for i in range(300)))]
 
     poller = threading.Thread(target=poll)
     poller.start()
@@ -186,10 +205,14 @@ def test_health_answers_fast_while_300_requests_arrive_at_once(stack: Stack, api
     finally:
         burst_over.set()
         poller.join()
-    assert statuses.count(200) >= 250, sorted(set(statuses))
     print(
         f"/health during the burst: {len(polls)} polls, median "
-        f"{statistics.median(polls):.3f} s, max {max(polls):.3f} s",
+        f"{statistics.median(polls):.3f} s, max {max(polls):.3f} s; burst statuses "
+        f"{sorted(Counter(statuses).items())}",
         file=sys.stderr,
     )
-    assert len(polls) >= 3 and max(polls) < 1.0, polls
+    # Past what the engine holds, a request gets 503 engine_overloaded at once: still answered.
+    assert set(statuses) <= {200, 503} and statuses.count(200) >= 100, sorted(set(statuses))
+    # Before /health answered from memory it waited behind the uploads for a database
+    # connection: 3.4-4.9 s at most in this burst; now about 1 s at most on 2 busy cores.
+    assert len(polls) >= 3 and max(polls) < 2.0, polls
