@@ -8,11 +8,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
-from inference_platform import events as channel
 from inference_platform import conversations, flex, ids, jobs, realtime, tool_calls
+from inference_platform import events as channel
 from inference_platform.db.models import Request
 from inference_platform.endpoints.protocol import Streamed
 from inference_platform.endpoints.responses import inputs, protocol, store
@@ -32,6 +33,8 @@ from inference_platform.jobs import follow
 from inference_platform.jobs import store as job_store
 from inference_platform.platform import Platform
 from inference_platform.tiers import FLEX, REALTIME, reported_tier, tier_for
+
+log = logging.getLogger(__name__)
 
 # Cancel, delete and input items act on the stored response alone.
 __all__ = ["cancel", "create", "delete", "follow_stream", "input_items", "retrieve"]
@@ -71,7 +74,10 @@ def _join_conversation(
     found = body.get("conversation")
     if found and final["status"] in ("completed", "incomplete"):
         items = [*inputs.stored_items(body), *final["output"]]
-        conversations.add(platform, owner, found["id"], items)
+        try:
+            conversations.add(platform, owner, found["id"], items)
+        except PlatformError:  # deleted while the response ran: the answer still stands
+            log.info("conversation %s is gone; response %s not added", found["id"], final["id"])
 
 
 # -- durable: background and flex ----------------------------------------------------------
