@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import SIM, SIM_SLOW
+from tests.conftest import DEMO, SIM, SIM_SLOW
 from tests.helpers import eventually
 from tests.stack import Stack
 
@@ -136,6 +136,8 @@ def test_line_errors_and_bad_batches(
         {"requests": []},
         {"requests": [_request("a"), _request("a")]},
         {"requests": [_request("a", model="no-such-model")]},
+        {"requests": [_request("a"), _request("b", model=SIM_SLOW)]},
+        {"requests": [_request("a", model=DEMO, max_tokens=10**6)]},
         {"requests": [_request("a", stream=True)]},
         {"requests": [{"custom_id": "bad id!", "params": _request("a")["params"]}]},
         {"requests": [{"custom_id": "a", "params": {"model": SIM, "messages": []}}]},

@@ -22,6 +22,7 @@ from inference_platform.db.models import Batch, MessageBatch
 from inference_platform.endpoints.batches import serving as batch_serving
 from inference_platform.endpoints.batches.protocol import BATCH_FINAL_STATUSES
 from inference_platform.endpoints.messages import objects, translate
+from inference_platform.endpoints.output_limits import check_output_limit
 from inference_platform.errors import PlatformError, invalid, not_found
 from inference_platform.files import store as files
 from inference_platform.files.upload import store_lines
@@ -41,13 +42,21 @@ _RESULTS = {
 
 def _lines(platform: Platform, requests: list[dict[str, Any]]) -> list[bytes]:
     """The batch input file: one Chat line per request (checked here, so a 400 names it)."""
-    out = []
+    out, first = [], requests[0]["params"]["model"]
     for index, item in enumerate(requests):
         params = item["params"]
         try:
             spec = platform.model(params["model"])
             if not spec.serves(BATCH):
                 raise invalid(f"The model `{spec.name}` is not offered in the batch tier.")
+            if params["model"] != first:
+                # A batch runs on one model's batch queue (its deadline and capacity).
+                raise invalid(
+                    f"Every request of a Message Batch must use the same model here; the "
+                    f"first uses `{first}`, this one `{params['model']}`. Send one batch per "
+                    "model."
+                )
+            check_output_limit(spec, params)
             body = translate.chat_body(params)
         except PlatformError as err:
             err.param = f"requests[{index}].params.{err.param or 'model'}"
