@@ -4,8 +4,8 @@ A key has a role, as OpenAI separates admin keys from project keys: a ``member``
 inference, files and batches; an ``admin`` key may also read the tenant's usage and costs and
 manage its webhook endpoints (and, through the CLI, keys and limits).
 
-Revocation is instant across API processes: ``revoke_key`` bumps a counter in Redis, and every
-``KeyVerifier`` reads that counter at most every ``REVOCATION_CHECK_SECONDS`` and drops its
+Revocation is instant across API processes: ``revoke_key`` sets a new value in Redis, and every
+``KeyVerifier`` reads that value at most every ``REVOCATION_CHECK_SECONDS`` and drops its
 cache when it moved, so the in-process cache keeps the database off the hot path without
 letting a revoked key live on.
 """
@@ -35,10 +35,10 @@ ADMIN, MEMBER = "admin", "member"
 ROLES = (ADMIN, MEMBER)
 # How long an API process trusts a key lookup when it cannot hear of revocations (Redis away).
 KEY_CACHE_SECONDS = 5.0
-# How often an API process reads the revocation counter: a revoked key is refused within this
+# How often an API process reads the revocation value: a revoked key is refused within this
 # (plus one database read) by every process.
 REVOCATION_CHECK_SECONDS = 0.25
-# Bumped by every revocation; its value means nothing, only that it changed.
+# Set anew by every revocation; its value means nothing, only that it changed.
 REVOCATIONS_KEY = "keys:revocations"
 
 
@@ -114,8 +114,11 @@ def revoke_key(db: Database, key_id: str, client: redis.Redis[bytes] | None = No
 
 
 def publish_revocation(client: redis.Redis[bytes]) -> None:
-    """Make every API process forget the keys it cached (after the revocation committed)."""
-    client.incr(REVOCATIONS_KEY)
+    """Make every API process forget the keys it cached (after the revocation committed).
+
+    A fresh random value, not a count: after Redis lost the key (FLUSHALL, a restart) a count
+    could come back to a value a process last saw and go unnoticed."""
+    client.set(REVOCATIONS_KEY, secrets.token_hex(8))
 
 
 def _info(row: ApiKey) -> KeyInfo:

@@ -5,6 +5,8 @@ liveness probes: it answers from the last background probe, so a busy host answe
 
 from __future__ import annotations
 
+import threading
+
 from flask import Blueprint, Response, current_app, jsonify
 
 from api.context import platform
@@ -13,6 +15,7 @@ from inference_platform import liveness
 from inference_platform.celery_app import queue_name
 
 bp = Blueprint("health", __name__)
+_starting = threading.Lock()
 
 
 @bp.get("/health")
@@ -39,9 +42,12 @@ def health() -> Response:
 
 def _probe() -> HealthProbe:
     ext = current_app.extensions
-    if "health_probe" not in ext:  # started on first use: the app factory connects to nothing
-        ext["health_probe"] = HealthProbe(platform().settings)
-    probe: HealthProbe = ext["health_probe"]
+    probe: HealthProbe | None = ext.get("health_probe")
+    if probe is None:  # started on first use: the app factory connects to nothing
+        with _starting:  # one probe per process, however many polls come first
+            probe = ext.get("health_probe")
+            if probe is None:
+                probe = ext["health_probe"] = HealthProbe(platform().settings)
     return probe
 
 
