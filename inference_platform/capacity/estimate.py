@@ -82,11 +82,7 @@ def prior_rate(spec: ModelSpec, prior: float, slots: int | None = None) -> float
 
 
 def fleet(platform: Platform, spec: ModelSpec) -> tuple[float | None, float, int]:
-    """``(rate, busy fraction, live workers)`` of a model.
-
-    A worker that measured itself mostly full reports its capacity; one that ran mostly
-    empty only a lower bound, so its prior counts where that is higher.
-    """
+    """``(rate, busy fraction, live workers)`` of a model (``meter.capacity_of`` each)."""
     settings = platform.settings
     max_age = settings.worker_heartbeat_seconds * 3
     readings = meter.read(platform.redis, spec.name, max_age)
@@ -95,15 +91,7 @@ def fleet(platform: Platform, spec: ModelSpec) -> tuple[float | None, float, int
         return None, _mean(r.busy_fraction for r in readings), len(readings)
     if not readings:  # none measured yet (starting): as if one worker
         return prior_rate(spec, prior), 0.0, 0
-    total = 0.0
-    for r in readings:
-        guess = prior_rate(spec, prior, r.slots) or 0.0
-        if r.rate is None:
-            total += guess
-        elif r.fullness >= 0.5:
-            total += r.rate
-        else:
-            total += max(r.rate, guess)
+    total = sum(meter.capacity_of(r, prior_rate(spec, prior, r.slots) or 0.0) for r in readings)
     return total, _mean(r.busy_fraction for r in readings), len(readings)
 
 

@@ -107,6 +107,17 @@ class Meter:
         self._busy_wall += dt
 
 
+def capacity_of(reading: Reading, prior: float) -> float:
+    """A worker's throughput for the capacity model: what it measured when it ran mostly
+    full (its capacity), else the better of that and ``prior`` (running mostly empty, it
+    measured only a lower bound: a lone stream is slower than a full batch)."""
+    if reading.rate is None:
+        return prior
+    if reading.fullness >= 0.5:
+        return reading.rate
+    return max(reading.rate, prior)
+
+
 # The process's meter: a worker hosts one engine.
 METER = Meter()
 

@@ -38,7 +38,7 @@ def test_one_beat_entry_runs_every_duty_and_sweeps_on_its_interval(monkeypatch) 
     from inference_platform.celery_app import TASK_TICK, make_celery
     from inference_platform.settings import Settings
 
-    settings = Settings(sweep_interval_seconds=2.0)
+    settings = Settings(sweep_interval_seconds=2.0, capacity_interval_seconds=4.0)
     app = make_celery(settings, Catalog([]))
     assert [e["task"] for e in app.conf.beat_schedule.values()] == [TASK_TICK]
 
@@ -51,6 +51,7 @@ def test_one_beat_entry_runs_every_duty_and_sweeps_on_its_interval(monkeypatch) 
         raise RuntimeError("Postgres away")
 
     monkeypatch.setattr(housekeeping.sweep, "sweep", failing_sweep)
+    monkeypatch.setattr(housekeeping.estimate, "refresh", lambda p: ran.append("estimate"))
     clock = [100.0]
     monkeypatch.setattr(housekeeping.time, "monotonic", lambda: clock[0])
     keeper = housekeeping.Housekeeper(platform=type("P", (), {"settings": settings})())  # type: ignore[arg-type]
@@ -61,3 +62,5 @@ def test_one_beat_entry_runs_every_duty_and_sweeps_on_its_interval(monkeypatch) 
     # logged and the others still run.
     assert ran.count("dispatch") == 5 and ran.count("webhooks") == 5
     assert ran.count("sweep") == 3
+    # The capacity model on ticks 0 and 4.
+    assert ran.count("estimate") == 2
