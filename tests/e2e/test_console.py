@@ -18,7 +18,15 @@ import openai
 import pytest
 
 from tests.e2e.console_support import Console, Tab, browser, console, open_tab
-from tests.helpers import SIM, SIM_SLOW, batch_finished, chat_line, eventually, submit
+from tests.helpers import (
+    SIM,
+    SIM_SLOW,
+    batch_finished,
+    chat_line,
+    eventually,
+    lines_of,
+    submit,
+)
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser", "console"]  # fixtures used by the tests below
@@ -73,6 +81,8 @@ def test_a_batch_reaches_100_percent_and_its_output_downloads(
     with tab.page.expect_download() as download:
         tab.page.click("text=Download output")
     rows = [json.loads(x) for x in Path(download.value.path()).read_text().splitlines()]
+    # The same file as the API serves it.
+    assert rows == lines_of(sdk, sdk.batches.retrieve(batch.id).output_file_id)
     assert sorted(r["custom_id"] for r in rows) == sorted(x["custom_id"] for x in lines)
     assert all(r["response"]["status_code"] == 200 for r in rows)
 
@@ -81,6 +91,33 @@ def test_a_batch_reaches_100_percent_and_its_output_downloads(
     assert "completed" in row.inner_text()
     assert row.locator("progress").get_attribute("data-percent") == "100"
     tab.shot("batches")
+    assert tab.errors == []
+
+
+def test_cancel_shows_the_failed_lines_and_retry_makes_a_batch_of_them(
+    tab: Tab, console: Console, api_key: str
+) -> None:
+    sdk = console.sdk(api_key)
+    lines = [chat_line(f"c-{i}", model=SIM_SLOW, max_tokens=100) for i in range(12)]
+    batch = submit(sdk, lines)
+    tab.go(f"/batches/{batch.id}")
+    tab.page.wait_for_selector(".summary .status-in_progress", timeout=30_000)
+    tab.page.click("text=Cancel batch")
+    assert "Cancelling" in tab.page.inner_text(".flash")
+    # The page follows the batch to its end by itself.
+    tab.page.wait_for_selector(".summary .status-cancelled", timeout=60_000)
+    failed = tab.page.inner_text("h2:text('Failed lines') + table")
+    assert "batch_cancelled" in failed
+    tab.shot("batch-cancelled")
+
+    tab.page.click("text=Retry failed lines")
+    tab.page.wait_for_selector(".flash")
+    assert f"Retrying the failed lines of {batch.id}" in tab.text()
+    retried = tab.page.url.rsplit("/", 1)[1]
+    assert retried != batch.id
+    again = sdk.batches.retrieve(retried)
+    assert (again.metadata or {}).get("retry_of") == batch.id
+    sdk.batches.cancel(retried)
     assert tab.errors == []
 
 

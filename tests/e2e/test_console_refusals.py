@@ -16,7 +16,7 @@ import redis
 from inference_platform.db import Database
 from inference_platform.keys import MEMBER, create_key, list_keys
 from tests.e2e.console_support import OPERATOR_TOKEN, Console, Tab, browser, console, open_tab
-from tests.helpers import SIM, batch_finished, chat_line, finished, submit
+from tests.helpers import SIM, SIM_SLOW, batch_finished, chat_line, finished, submit
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser", "console"]  # fixtures used by the tests below
@@ -103,15 +103,20 @@ def test_a_wrong_key_is_refused(tab: Tab) -> None:
 
 
 def test_an_expired_session_is_refused(tab: Tab, api_key: str, console: Console) -> None:
+    sdk = console.sdk(api_key)
+    batch = submit(sdk, [chat_line(f"e-{i}", model=SIM_SLOW, max_tokens=200) for i in range(8)])
     tab.sign_in(api_key)
-    tab.go("/batches")
-    assert tab.page.url == console.url("/batches")
+    tab.go(f"/batches/{batch.id}")  # a page that refreshes itself while the batch runs
+    assert tab.page.get_attribute("#live", "data-refresh")
     # What the session's time-to-live does, done now: Redis forgets it.
     assert redis.Redis.from_url(console.settings.redis_url).delete(tab.session_key()) == 1
-    tab.go("/batches")
-    assert tab.page.url.startswith(console.url("/sign-in"))
+    tab.page.wait_for_url(console.url("/sign-in") + "**", timeout=15_000)
     assert "Your session has expired. Sign in again." in tab.text()
     tab.shot("refused-expired-session")
+    sdk.batches.cancel(batch.id)
+    tab.go(f"/batches/{batch.id}")  # and any page asked for afterwards
+    assert tab.page.url.startswith(console.url("/sign-in"))
+    assert tab.script_errors() == []
 
 
 def test_a_form_without_its_csrf_token_is_refused(tab: Tab, api_key: str, db: Database) -> None:

@@ -11,15 +11,17 @@ function refreshLater(region) {
   window.setTimeout(async () => {
     let response;
     try {
+      // A redirect (the session ended) is not followed here: the reload below follows it,
+      // so the sign-in page it leads to says why.
       response = await fetch(window.location.href, {
         credentials: "same-origin",
-        headers: { "X-Console-Refresh": "1" },
+        redirect: "manual",
       });
     } catch (err) {
       refreshLater(region); // the server is restarting: try again
       return;
     }
-    if (!response.ok || response.redirected) {
+    if (response.type === "opaqueredirect" || !response.ok) {
       window.location.reload();
       return;
     }
