@@ -246,6 +246,15 @@ def test_tools_on_an_engine_without_them_are_a_clear_400(claude: anthropic.Anthr
             tool_choice={"type": "tool", "name": "get_weather"},
         )
     assert err.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    # Left to choose (auto, the default), a model needs its tool-call parser: said plainly.
+    with pytest.raises(anthropic.BadRequestError) as auto:
+        claude.messages.create(
+            model=DEMO,
+            max_tokens=8,
+            messages=HELLO,
+            tools=[tool],  # type: ignore[list-item]
+        )
+    assert "`any` or `tool`" in auto.value.body["error"]["message"]  # type: ignore[index]
 
 
 def test_tenant_limits_apply_in_anthropic_shape(stack: Stack, db: Any) -> None:

@@ -75,6 +75,8 @@ def test_forced_tool_use_whole_and_streamed(claude: anthropic.Anthropic) -> None
         kinds = [event.type for event in stream]
         final = stream.get_final_message()
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    # A named tool's input streams as it is generated: several input_json_delta events.
+    assert kinds.count("input_json") > 1
     (streamed,) = [b for b in final.content if b.type == "tool_use"]
     assert streamed.input == call.input and final.stop_reason == "tool_use"
 

@@ -142,18 +142,27 @@ def _block_events(index: int, block: dict[str, Any], delta: dict[str, Any]) -> l
 
 class MessageStream:
     """Anthropic's event sequence for one streamed request: ``message_start``, content
-    blocks (text deltas as they come; tool calls whole when the choice ends, as Chat streams
-    them), ``message_delta`` with the stop reason and usage, ``message_stop``."""
+    blocks, ``message_delta`` with the stop reason and usage, ``message_stop``.
+
+    Text streams as it comes, and so does a call to a named tool (its text IS the call's
+    input, sent as ``input_json_delta``). Output that must be parsed whole (``any`` and
+    ``auto`` with tools) goes out as blocks when the choice ends, as Chat streams it.
+    """
 
     def __init__(self, job: realtime.Submitted) -> None:
         self.job = job
-        self.tools = bool(structured.tool_mode(job.body) or tool_calls.parses_auto(job.body))
+        named = structured.streams_arguments(job.body)
+        forced = structured.tool_mode(job.body) or tool_calls.parses_auto(job.body)
+        self.live: dict[str, Any] | None = text_block("")
+        if named is not None:
+            call = structured.call_id(job.id, 0, 0)
+            self.live = {**tool_use_block(call, named, "{}"), "input": {}}
+        elif forced:
+            self.live = None  # parsed whole at the end
         self.text = ""
-        self.blocks = 0
         self.open = False
         self.started = False
         self.stop_reason = "end_turn"
-        self.prompt_tokens = 0
         self.cached = 0
 
     def events(self, events: Iterator[Event]) -> Iterator[StreamEvent]:
@@ -168,12 +177,11 @@ class MessageStream:
         if self.started:
             return
         self.started = True
-        self.prompt_tokens = getattr(event, "prompt_tokens", None) or 0
+        prompt_tokens = getattr(event, "prompt_tokens", None) or 0
         self.cached = getattr(event, "cached_tokens", None) or 0
-        tier = self.job.service_tier
         message = {
             **_skeleton(self.job.id, self.job.model),
-            "usage": usage(self.prompt_tokens, 0, self.cached, tier),
+            "usage": usage(prompt_tokens, 0, self.cached, self.job.service_tier),
         }
         yield "message_start", {"type": "message_start", "message": message}
         yield "ping", {"type": "ping"}
@@ -181,19 +189,16 @@ class MessageStream:
     def _feed(self, event: Event) -> Iterator[StreamEvent]:
         if isinstance(event, TextDelta) and event.index == 0:
             self.text += event.text
-            if self.tools or not event.text:
+            if self.live is None or not event.text:
                 return
             if not self.open:
                 self.open = True
-                yield (
-                    "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": 0,
-                        "content_block": text_block(""),
-                    },
-                )
-            delta = {"type": "text_delta", "text": event.text}
+                start = {"type": "content_block_start", "index": 0, "content_block": self.live}
+                yield "content_block_start", start
+            if self.live["type"] == "text":
+                delta = {"type": "text_delta", "text": event.text}
+            else:
+                delta = {"type": "input_json_delta", "partial_json": event.text}
             yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
         elif isinstance(event, ChoiceEnd) and event.index == 0:
             yield from self._close(event.finish_reason)
@@ -202,23 +207,28 @@ class MessageStream:
 
     def _close(self, finish: str) -> Iterator[StreamEvent]:
         self.stop_reason = _STOP_REASONS.get(finish, "end_turn")
-        if not self.tools:
-            if not self.open:  # no text at all: still one (empty) text block
-                yield from _block_events(0, text_block(""), {"type": "text_delta", "text": ""})
+        if self.live is not None:
+            if not self.open:  # nothing generated: still one (empty) block
+                empty = {"type": "text_delta", "text": ""}
+                if self.live["type"] != "text":
+                    empty = {"type": "input_json_delta", "partial_json": ""}
+                yield from _block_events(0, self.live, empty)
             else:
                 yield "content_block_stop", {"type": "content_block_stop", "index": 0}
-            self.blocks = 1
+            if self.live["type"] == "tool_use" and finish == "stop":
+                self.stop_reason = "tool_use"
             return
+        blocks = 0
         out = tool_calls.split(self.job.body, self.text, self.job.id)
         if out.content or not out.calls:
             delta = {"type": "text_delta", "text": out.content or ""}
-            yield from _block_events(self.blocks, text_block(""), delta)
-            self.blocks += 1
+            yield from _block_events(blocks, text_block(""), delta)
+            blocks += 1
         for call in out.calls or ():
             block = {**tool_use_block(call.id, call.name, "{}"), "input": {}}
             delta = {"type": "input_json_delta", "partial_json": call.arguments}
-            yield from _block_events(self.blocks, block, delta)
-            self.blocks += 1
+            yield from _block_events(blocks, block, delta)
+            blocks += 1
         if out.calls:
             self.stop_reason = "tool_use"
 

@@ -15,6 +15,7 @@ from inference_platform.endpoints import serving
 from inference_platform.endpoints.chat_completions import serving as chat
 from inference_platform.endpoints.messages import objects, tokens, translate
 from inference_platform.endpoints.protocol import DONE, Streamed, StreamItem
+from inference_platform.errors import invalid
 from inference_platform.events import Event
 from inference_platform.generation import CHAT
 from inference_platform.platform import Platform
@@ -32,8 +33,23 @@ def _anthropic(items: Iterator[StreamItem]) -> Iterator[StreamItem]:
     return (item for item in items if item != DONE)
 
 
+def _check_auto(platform: Platform, body: dict[str, Any]) -> None:
+    """``auto`` tool use (the default with tools) needs the model's tool-call parser; say so
+    in Anthropic's terms before the Chat path says it in OpenAI's."""
+    choice = (body.get("tool_choice") or {}).get("type", "auto")
+    spec = platform.model(body["model"])
+    if body.get("tools") and choice == "auto" and spec.tool_parser is None:
+        raise invalid(
+            f"`tool_choice` `auto` (the default with `tools`) needs a tool-call parser, and "
+            f"the model `{spec.name}` has none configured (catalog `tool_parser`). Use `any` "
+            "or `tool`, which are forced through structured outputs, or `none`.",
+            param="tool_choice",
+        )
+
+
 def create(platform: Platform, owner: str, body: dict[str, Any]) -> Mapping[str, Any] | Streamed:
     """A ``message``, or its stream of events."""
+    _check_auto(platform, body)
     result = serving.create(platform, owner, translate.chat_body(body), FAMILY)
     if isinstance(result, Streamed):
         return Streamed(_anthropic(result.events), result.on_close)
