@@ -188,3 +188,36 @@ def test_agents_sdk_session_in_a_conversation(stack: Stack, api_key: str) -> Non
     assert texts[1] == first.final_output and texts[3] == second.final_output
     # The second turn was run with the first one before it.
     assert second.raw_responses[0].usage.input_tokens > first.raw_responses[0].usage.input_tokens
+
+
+def test_agents_sdk_with_a_server_side_conversation(
+    client: openai.OpenAI, stack: Stack, api_key: str
+) -> None:
+    """``Runner.run(..., conversation_id=...)``: the SDK sends only the new input with
+    ``conversation`` and the server keeps the turns."""
+    agents = pytest.importorskip("agents")
+    agents.set_tracing_disabled(True)
+    conv = client.conversations.create()
+
+    async def run() -> list[Any]:
+        aclient = openai.AsyncOpenAI(base_url=stack.base_url, api_key=api_key, max_retries=0)
+        try:
+            agent = agents.Agent(
+                name="echo",
+                model=agents.OpenAIResponsesModel(model=SIM, openai_client=aclient),
+            )
+            first = await agents.Runner.run(agent, "Hello there", conversation_id=conv.id)
+            second = await agents.Runner.run(agent, "And again", conversation_id=conv.id)
+            return [first, second]
+        finally:
+            await aclient.close()
+
+    first, second = asyncio.run(run())
+    assert second.raw_responses[0].usage.input_tokens > first.raw_responses[0].usage.input_tokens
+    items = _texts(client.conversations.items.list(conv.id, order="asc"))
+    assert items == [
+        ("user", "Hello there"),
+        ("assistant", first.final_output),
+        ("user", "And again"),
+        ("assistant", second.final_output),
+    ]
