@@ -242,7 +242,7 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_limits_and_a_webhook_endpoint(tab: Tab) -> None:
+def test_limits_and_a_webhook_endpoint(tab: Tab, console: Console, api_key: str) -> None:
     tab.go("/limits")
     for model in (SIM, SIM_SLOW):
         assert model in tab.text()
@@ -261,6 +261,7 @@ def test_limits_and_a_webhook_endpoint(tab: Tab) -> None:
         tab.shot("webhooks")
 
         tab.page.locator("tr[data-endpoint] a", has_text="console hook").click()
+        endpoint = tab.page.url
         tab.page.select_option("select[name=event_type]", "batch.completed")
         tab.page.click("text=Send test event")
         tab.page.wait_for_selector(".flash")
@@ -270,6 +271,18 @@ def test_limits_and_a_webhook_endpoint(tab: Tab) -> None:
         tab.page.click("text=Rotate secret")
         second = tab.page.inner_text("#signing-secret").strip()
         assert second.startswith("whsec_") and second != first
+
+        # A batch that ends is delivered to the endpoint and listed among its deliveries.
+        sdk = console.sdk(api_key)
+        done = batch_finished(sdk, submit(sdk, [chat_line("hooked")]).id)
+
+        def delivery() -> str:
+            tab.page.goto(endpoint)
+            row = tab.page.locator("tr", has_text=done.id)
+            return str(row.locator(".status").inner_text()) if row.count() else ""
+
+        eventually(delivery, lambda status: status == "delivered", timeout=30, interval=1)
+        assert any(done.id.encode() in body for body in _Receiver.got)
         tab.shot("webhook")
     finally:
         server.shutdown()

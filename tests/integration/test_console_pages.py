@@ -4,11 +4,13 @@ The browser tests (tests/e2e/test_console*.py) drive the same pages with live wo
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 
 from api import create_app
@@ -42,7 +44,7 @@ def _sign_in(web: FlaskClient, key: str) -> None:
     assert answer.headers["Location"] == "/console/batches"
 
 
-def test_every_tenant_page_renders(web: FlaskClient, db: Database) -> None:
+def test_every_tenant_page_renders(web: FlaskClient, db: Database, settings: Settings) -> None:
     key, _ = create_key(db, tenant="console-pages", name="pages", role=ADMIN)
     _sign_in(web, key)
     for path in TENANT_PAGES:
@@ -54,6 +56,10 @@ def test_every_tenant_page_renders(web: FlaskClient, db: Database) -> None:
     cookie = web.get_cookie("console_session", path="/console")
     assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"
     assert key not in cookie.value
+    # The session lives in Redis, and only as long as the setting says.
+    stored = "console:session:" + hashlib.sha256(cookie.value.encode()).hexdigest()
+    ttl = redis.Redis.from_url(settings.redis_url).ttl(stored)
+    assert settings.console_session_seconds - 60 < ttl <= settings.console_session_seconds
 
 
 def test_unknown_objects_are_404_pages(web: FlaskClient, db: Database) -> None:
