@@ -91,10 +91,20 @@ def create_key(
     return plaintext, _info(row)
 
 
-def list_keys(db: Database) -> list[KeyInfo]:
+def list_keys(db: Database, tenant: str | None = None) -> list[KeyInfo]:
+    """Every key, or one tenant's, oldest first."""
+    query = select(ApiKey).order_by(ApiKey.created_at)
+    if tenant is not None:
+        query = query.where(ApiKey.tenant == tenant)
     with db.session() as s:
-        rows = s.scalars(select(ApiKey).order_by(ApiKey.created_at)).all()
-        return [_info(r) for r in rows]
+        return [_info(r) for r in s.scalars(query).all()]
+
+
+def key_info(db: Database, key_id: str) -> KeyInfo | None:
+    """One key's record, revoked or not; None for an id no key has."""
+    with db.session() as s:
+        row = s.get(ApiKey, key_id)
+        return None if row is None else _info(row)
 
 
 def revoke_key(db: Database, key_id: str, client: redis.Redis[bytes] | None = None) -> bool:

@@ -19,7 +19,7 @@ from inference_platform.endpoints.usage.protocol import (
     UsageCompletionsRequestSchema,
     UsageCostsRequestSchema,
 )
-from inference_platform.keys import ROLES, create_key, list_keys, revoke_key
+from inference_platform.keys import ROLES, KeyInfo, create_key, list_keys, revoke_key
 from inference_platform.limits.config import ANY_MODEL, NAMES, defaults, resolve, tenant_rows
 from inference_platform.tiers import REALTIME
 
@@ -117,8 +117,9 @@ def limits_page() -> str:
     return render_template("console/limits.html", table=table, names=NAMES)
 
 
-def _tenant_keys() -> list[Any]:
-    return [k for k in reversed(list_keys(platform().db)) if k.tenant == owner()]
+def _tenant_keys() -> list[KeyInfo]:
+    """The tenant's keys, newest first."""
+    return list(reversed(list_keys(platform().db, tenant=owner())))
 
 
 @bp.get("/keys")

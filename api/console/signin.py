@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from api.console import session
 from api.console.web import Page, bp, refusal
 from api.context import platform
-from inference_platform.keys import list_keys
+from inference_platform.keys import key_info
 
 
 def _next_page(default: str) -> str:
@@ -57,13 +57,13 @@ def sign_in_post() -> Page:
             "or `inference-platform keys create`.",
         )
         return page, 401
-    info = next(k for k in list_keys(platform().db) if k.id == found.id)
+    info = key_info(platform().db, found.id)
     session.start(
         session.TENANT,
         platform().settings.console_session_seconds,
         tenant=found.tenant,
         key_id=found.id,
-        key_hint=info.hint,
+        key_hint=info.hint if info else None,
         role=found.role,
     )
     return redirect(_next_page("console.batches_page"))

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from api.console import session
 from api.context import platform
 from inference_platform.errors import PlatformError
-from inference_platform.keys import ADMIN, list_keys
+from inference_platform.keys import ADMIN, key_info
 
 bp = Blueprint(
     "console",
@@ -105,7 +105,8 @@ def _to_sign_in(path: str, operator: bool = False) -> BaseResponse:
 
 
 def _key_active(key_id: str | None) -> bool:
-    return any(k.id == key_id and k.revoked_at is None for k in list_keys(platform().db))
+    found = key_info(platform().db, key_id) if key_id else None
+    return found is not None and found.revoked_at is None
 
 
 def tenant_page(view: Callable[P, Page]) -> Callable[P, Page]:
