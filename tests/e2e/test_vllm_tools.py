@@ -1,5 +1,7 @@
 """Tool calling on real vLLM (its CPU build) with a tool-call parser in the catalog: ``auto``,
-Responses function tools in every tier, and an agent framework driving the stack unchanged.
+Responses function tools in every tier, an agent framework driving the stack unchanged, and
+Anthropic tool use (``tool_use`` / ``tool_result`` blocks, streamed through ``messages.stream``)
+on the same stack.
 
 The stack's model is the demo model with vLLM's ``hermes`` parser, as the demo catalog of
 ``make run`` declares it. Its weights are random: left to choose (``auto``) it writes words, so
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+import anthropic
 import jsonschema
 import openai
 import pydantic
@@ -316,3 +319,79 @@ def test_openai_agents_sdk_round_trip(tools_stack: VllmStack, api: str) -> None:
     assert isinstance(result.final_output, Report)
     last = result.raw_responses[-1].output
     assert not [item for item in last if getattr(item, "type", None) == "function_call"]
+
+
+# -- the same engine through the ``anthropic`` SDK: tool_use and tool_result blocks ----------
+
+MESSAGES_TOOL = {
+    "name": "get_weather",
+    "description": "The weather in a city.",
+    "input_schema": PARAMS,
+}
+MESSAGES_QUESTION = [{"role": "user", "content": "What is the weather in Oslo?"}]
+
+
+@pytest.fixture(scope="module")
+def claude(tools_stack: VllmStack) -> anthropic.Anthropic:
+    root = tools_stack.stack.base_url.removesuffix("/v1")
+    return anthropic.Anthropic(
+        base_url=root, api_key=tools_stack.api_key, max_retries=0, timeout=180
+    )
+
+
+def _messages_kw(**extra: Any) -> dict[str, Any]:
+    return {
+        "model": VLLM_MODEL,
+        "max_tokens": 120,
+        "messages": MESSAGES_QUESTION,
+        "tools": [MESSAGES_TOOL],
+        "extra_body": {"temperature": 0},
+        **extra,
+    }
+
+
+def test_forced_tool_use_whole_and_streamed(claude: anthropic.Anthropic) -> None:
+    kw = _messages_kw(tool_choice={"type": "tool", "name": "get_weather"})
+    message = claude.messages.create(**kw)
+    assert message.stop_reason == "tool_use"
+    (call,) = [b for b in message.content if b.type == "tool_use"]
+    assert call.name == "get_weather" and call.id.startswith("toolu_")
+    jsonschema.validate(call.input, PARAMS)
+
+    with claude.messages.stream(**kw) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
+    # A named tool's input streams as it is generated: several input_json_delta events.
+    assert kinds.count("input_json") > 1
+    (streamed,) = [b for b in final.content if b.type == "tool_use"]
+    assert streamed.input == call.input and final.stop_reason == "tool_use"
+
+
+def test_any_tool_then_the_result_round_trip(claude: anthropic.Anthropic) -> None:
+    first = claude.messages.create(
+        **_messages_kw(tool_choice={"type": "any", "disable_parallel_tool_use": True})
+    )
+    (call,) = [b for b in first.content if b.type == "tool_use"]
+    jsonschema.validate(call.input, PARAMS)
+    # The call and its result go back as the SDK builds them; tools off, the model answers.
+    follow_up = [
+        *MESSAGES_QUESTION,
+        first.to_param(),
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": call.id, "content": "3 degrees c"},
+                {"type": "text", "text": "Answer now."},
+            ],
+        },
+    ]
+    answer = claude.messages.create(
+        **_messages_kw(messages=follow_up, tool_choice={"type": "none"}, max_tokens=8)
+    )
+    assert answer.content[0].type == "text" and answer.content[0].text
+    assert answer.stop_reason in ("end_turn", "max_tokens")
+    counted = claude.messages.count_tokens(
+        model=VLLM_MODEL, messages=follow_up, tools=[MESSAGES_TOOL], tool_choice={"type": "none"}
+    )
+    assert counted.input_tokens == answer.usage.input_tokens
