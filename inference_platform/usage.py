@@ -44,6 +44,8 @@ def usage_row(
 def record(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert usage rows; a request already billed is left alone (idempotent)."""
     if rows:
+        # Rows spooled before cached tokens were counted have none: every row gets the key.
+        rows = [r if "cached_tokens" in r else {**r, "cached_tokens": 0} for r in rows]
         # One statement with the rows as parameters (not as a VALUES list built into it), so
         # SQLAlchemy compiles it once per process rather than once per group of rows.
         session.execute(_INSERT, rows)

@@ -200,6 +200,7 @@ def test_costs_and_usage_show_cached_input_apart(
         timeout=60,
         check=True,
     ).stdout
+    print(out)
     assert "cache saved $" in out and "tier saved $" in out, out
     assert "prefix caching saved $" in out, out
 

@@ -85,6 +85,31 @@ def test_streaming_with_usage(vllm_stack: VllmStack) -> None:
     assert usage is not None and 0 < usage.completion_tokens <= 20
 
 
+def test_a_repeated_long_prompt_reports_cached_tokens(vllm_stack: VllmStack) -> None:
+    """vLLM's prefix cache, as the SDK reads it: realtime, flex and a batch's lines and usage."""
+    client = vllm_stack.client()
+    document = " ".join(f"fact {i} is about the sea." for i in range(40))  # about 400 tokens
+    messages: Any = [{"role": "system", "content": document}, {"role": "user", "content": "Hi"}]
+    chat(client, messages=messages, max_tokens=4)
+    again = chat(client, messages=messages, max_tokens=4)
+    assert again.usage is not None and again.usage.prompt_tokens_details is not None
+    cached = again.usage.prompt_tokens_details.cached_tokens
+    assert cached is not None and 0 < cached < again.usage.prompt_tokens
+    flex = chat(client, messages=messages, max_tokens=4, service_tier="flex")
+    assert flex.usage.prompt_tokens_details.cached_tokens == cached
+    lines = [
+        chat_line(f"q{i}", model=VLLM_MODEL, max_tokens=4, messages=messages) for i in range(3)
+    ]
+    done = batch_finished(client, submit(client, lines).id, timeout=300)
+    assert done.status == "completed"
+    found = [
+        line["response"]["body"]["usage"]["prompt_tokens_details"]["cached_tokens"]
+        for line in lines_of(client, done.output_file_id)
+    ]
+    assert all(c > 0 for c in found)
+    assert done.usage.input_tokens_details.cached_tokens == sum(found)
+
+
 def test_n_choices(vllm_stack: VllmStack) -> None:
     done = chat(vllm_stack.client(), n=2, max_tokens=8, ignore_eos=True)
     assert sorted(c.index for c in done.choices) == [0, 1]

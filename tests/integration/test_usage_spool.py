@@ -67,3 +67,18 @@ def test_journal_of_a_killed_worker_is_recorded(tmp_path: Path, db: Database) ->
     assert usage_spool.drain(tmp_path, db) == 1
     live.close()
     assert len(usage_rows(db, rid)) == 1 and not journal.exists() and live.path.exists()
+
+
+def test_cached_tokens_are_kept_and_older_spooled_rows_count_none(
+    tmp_path: Path, db: Database
+) -> None:
+    """A row spooled with cached tokens keeps them; one spooled before they were counted (no
+    such key) goes in with 0, in the same insert."""
+    cached, older = (f"req_spool_{uuid.uuid4().hex}" for _ in range(2))
+    row = {**_row(cached), "cached_tokens": 2}
+    old = {k: v for k, v in _row(older).items() if k != "cached_tokens"}
+    assert usage_spool.spool(tmp_path, [row, old])
+    assert usage_spool.drain(tmp_path, db) == 2
+    [kept], [counted] = usage_rows(db, cached), usage_rows(db, older)
+    assert (kept.input_tokens, kept.cached_tokens) == (3, 2)
+    assert (counted.input_tokens, counted.cached_tokens) == (3, 0)
