@@ -170,6 +170,9 @@ def test_the_operator_view_takes_the_operator_token_only(
     assert tab.page.locator("tr[data-queue='realtime.no-workers'] td").nth(6).inner_text() == "0"
     assert "simulated" in tab.page.inner_text("#workers")
     assert "tenant-a" in tab.page.inner_text("#tenants")
+    # The first tenant's batches ended inside their window: kept deadlines, per model.
+    deadlines = tab.page.locator("#deadlines tr", has_text="batch")
+    assert deadlines.count() >= 1 and "100.0%" in deadlines.first.inner_text()
     assert tab.page.get_attribute("text=/metrics", "href") == "/metrics"
     assert tab.page.get_attribute("text=Flower", "href") == (
         f"http://127.0.0.1:{console.settings.flower_port}/"
