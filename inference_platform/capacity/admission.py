@@ -99,10 +99,15 @@ def insufficient(
             "push batches already accepted past their deadlines"
         )
     else:
+        ahead = (
+            f"after {describe(verdict.ahead_seconds)} of work queued ahead of it"
+            if verdict.ahead_seconds >= 1
+            else "with nothing queued ahead of it"
+        )
         why = (
             f"it needs about {describe(verdict.own_seconds)} of `{model}` at its current "
             f"throughput ({rate}; {demand.lines:,} lines, up to {demand.output_tokens:,} "
-            f"output tokens) after {describe(verdict.ahead_seconds)} of work queued ahead of it"
+            f"output tokens) {ahead}"
         )
     fitting = [
         w

@@ -64,6 +64,10 @@ class Meter:
         self._full = 0.0
         self._busy_wall = 0.0  # decayed over wall time
         self._wall = 0.0
+        self._ended = 0.0  # pieces ended, decayed over busy time
+        # From idle to busy, nothing ends until the first piece has run its length: that
+        # stretch is not counted, or a deep queue would look slow for minutes.
+        self._filling = False
 
     def configure(self, slots: int) -> None:
         with self._lock:
@@ -72,18 +76,27 @@ class Meter:
     def started(self) -> None:
         with self._lock:
             self._advance()
+            if self._in_flight == 0:
+                self._filling = True
             self._in_flight += 1
 
     def ended(self, prompt_tokens: int, output_tokens: int) -> None:
         with self._lock:
             self._advance()
             self._in_flight = max(0, self._in_flight - 1)
+            if self._filling:  # its tokens belong to the stretch not counted
+                self._filling = False
+                return
             self._work += work_units(prompt_tokens, output_tokens)
+            self._ended += 1
 
     def reading(self, worker: str) -> Reading:
         with self._lock:
             self._advance()
-            rate = self._work / self._busy if self._busy >= 2.0 else None
+            # A figure once a few pieces have ended over a couple of seconds: before, the
+            # tokens of pieces still running (counted as they end) would be missing from it.
+            known = self._busy >= 2.0 and self._ended >= 3 and self._work > 0
+            rate = self._work / self._busy if known else None
             fullness = self._full / self._busy if self._busy > 0 else 0.0
             busy = self._busy_wall / self._wall if self._wall > 0 else 0.0
             slots = self.slots
@@ -100,18 +113,21 @@ class Meter:
         self._busy_wall *= keep_wall
         if self._in_flight <= 0:
             return
+        self._busy_wall += dt
+        if self._filling:
+            return
         keep = math.exp(-dt / RATE_SECONDS)
         self._work *= keep
+        self._ended *= keep
         self._busy = self._busy * keep + dt
         self._full = self._full * keep + dt * min(1.0, self._in_flight / self.slots)
-        self._busy_wall += dt
 
 
 def capacity_of(reading: Reading, prior: float) -> float:
     """A worker's throughput for the capacity model: what it measured when it ran mostly
     full (its capacity), else the better of that and ``prior`` (running mostly empty, it
     measured only a lower bound: a lone stream is slower than a full batch)."""
-    if reading.rate is None:
+    if reading.rate is None or reading.rate <= 0:
         return prior
     if reading.fullness >= 0.5:
         return reading.rate

@@ -122,12 +122,19 @@ def test_meter_measures_throughput_while_busy(monkeypatch: pytest.MonkeyPatch) -
     clock = [0.0]
     monkeypatch.setattr(meter_module.time, "monotonic", lambda: clock[0])
     m = Meter(slots=2)
-    for _ in range(2):
+    for _ in range(4):  # a deep queue: twice the engine's slots in flight
         m.started()
-    clock[0] = 10.0
-    m.ended(prompt_tokens=80, output_tokens=990)  # 1,000 units
-    m.ended(prompt_tokens=80, output_tokens=990)
-    clock[0] = 20.0  # idle for 10 s: throughput kept, busy fraction halved
+    clock[0] = 2.0
+    m.ended(prompt_tokens=0, output_tokens=100)  # the first end closes the filling stretch
+    m.started()
+    assert m.reading("w").rate is None  # nothing counted yet: no figure rather than 0
+    while clock[0] < 20.0:  # then a 100-token piece ends every 0.5 s: 200 tokens/s
+        clock[0] += 0.5
+        m.ended(prompt_tokens=80, output_tokens=90)  # 100 units
+        m.started()
+    for _ in range(4):
+        m.ended(prompt_tokens=0, output_tokens=0)
+    clock[0] = 40.0  # idle for 20 s: throughput kept, busy fraction halved
     reading = m.reading("w")
     assert reading.rate == pytest.approx(200.0, rel=0.1)
     assert reading.fullness == pytest.approx(1.0)
