@@ -18,7 +18,9 @@ import httpx
 import openai
 import pytest
 
+from inference_platform.engines.tokenizer import ModelTokenizer
 from tests.helpers import (
+    DEMO,
     SIM,
     SIM_SLOW,
     TERMINAL,
@@ -282,3 +284,20 @@ def test_the_estimate_refuses_what_it_cannot_price(
     assert refused.status_code == 400 and "Line 2" in refused.json()["error"]["message"]
     notes = client.files.create(file=("n.txt", b"hello"), purpose="user_data")
     assert _estimate(stack, api_key, notes.id).status_code == 400
+
+
+def test_the_estimate_counts_with_the_models_own_tokenizer(
+    stack: Stack, api_key: str, client: openai.OpenAI, demo_model_path: Path
+) -> None:
+    """A tokenizer-backed model: its chat template and tokenizer count the prompt, and the
+    transformers engine, which reports no cached tokens, gets none in the estimate either."""
+    lines = _doc_lines("Answer from the document.", 3, max_tokens=6)
+    upload = client.files.create(file=("demo.jsonl", jsonl(lines)), purpose="batch")
+    got = _estimate(stack, api_key, upload.id, model=DEMO, completion_window="1h")
+    assert got.status_code == 200, got.text
+    found = got.json()
+    tok = ModelTokenizer.load(str(demo_model_path))
+    each = [len(tok.encode(tok.render_chat(line["body"]["messages"]))) for line in lines]
+    assert found["model"] == DEMO and found["simulated"] is False
+    assert found["prompt_tokens"] == sum(each) and found["cached_prompt_tokens"] == 0
+    assert found["max_output_tokens"] == 18 and found["cost"] is None  # no tariff for it
