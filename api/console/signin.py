@@ -53,8 +53,8 @@ def sign_in_post() -> Page:
         page = render_template(
             "console/sign_in.html",
             operator=False,
-            error=f"Incorrect API key provided: {shown}. Paste a key printed by `make run` "
-            "or `inference-platform keys create`.",
+            error=f"Incorrect API key provided: {shown}. Paste a key printed by make run "
+            "or inference-platform keys create.",
         )
         return page, 401
     info = key_info(platform().db, found.id)
@@ -109,5 +109,5 @@ def _operator_off() -> tuple[str, int]:
         404,
         "Operator view is off",
         "Set INFERENCE_CONSOLE_OPERATOR_TOKEN to a secret to turn the operator view on "
-        "(`inference-platform up` makes one and prints it).",
+        "(inference-platform up makes one and prints it).",
     )

@@ -136,8 +136,8 @@ def admin_page(view: Callable[P, Page]) -> Callable[P, Page]:
                 403,
                 "Admin key needed",
                 "This page needs a session signed in with an admin API key; this session's key "
-                "is a member key. Sign in with an admin key (`inference-platform keys create "
-                "--role admin`).",
+                "is a member key. Sign in with an admin key (inference-platform keys create "
+                "--role admin makes one).",
             )
         return view(*args, **kwargs)
 
