@@ -156,3 +156,16 @@ def test_usage_page_shows_the_costs_api_total(
     assert shown == pytest.approx(total, rel=1e-9)
     # sim's tariffs (conftest): realtime 0.2/0.6, flex 0.1/0.3, batch 0.05/0.15 per million.
     assert total == pytest.approx((80 * 0.35 + 320 * 1.05) / 1e6, rel=1e-9)
+
+
+def test_a_session_expires_by_its_lifetime(settings: Settings, db: Database) -> None:
+    app = create_app(settings.replace(console_session_seconds=1))
+    key, _ = create_key(db, tenant="console-pages", name="short", role=MEMBER)
+    with app.test_client() as web:
+        _sign_in(web, key)
+        assert web.get("/console/batches").status_code == 200
+        time.sleep(2.1)
+        gone = web.get("/console/batches")
+        assert gone.status_code == 302
+        page = web.get(gone.headers["Location"]).get_data(as_text=True)
+        assert "Your session has expired. Sign in again." in page
