@@ -193,18 +193,19 @@ def test_costs_and_usage_show_cached_input_apart(
     assert result.input_cached_tokens >= 320
     assert result.input_tokens >= result.input_cached_tokens
 
-    out = subprocess.run(
-        [*CLI, "usage", "--since", "1h", "--tenant", "tenant-a"],
-        env=stack.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = _cli(stack, "usage", "--since", "1h", "--tenant", "tenant-a")
     print(out)
     assert "cache saved $" in out and "tier saved $" in out, out
     assert "prefix caching saved $" in out, out
+
+
+def _cli(stack: Stack, *args: str) -> str:
+    """What ``inference-platform ARGS`` prints against the test stack."""
+    done = subprocess.run(
+        [*CLI, *args], env=stack.env(), cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def _estimate(stack: Stack, api_key: str, file_id: str, **params: str) -> httpx.Response:
@@ -238,15 +239,7 @@ def test_the_estimate_is_what_the_batch_is_billed_when_every_line_reaches_its_li
     # The same file, unsent, through the command line: the same figures.
     local = tmp_path / "priced.jsonl"
     local.write_bytes(data)
-    printed = subprocess.run(
-        [*CLI, "batch", "estimate", str(local), "--window", "24h", "--json"],
-        env=stack.env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
+    printed = _cli(stack, "batch", "estimate", str(local), "--window", "24h", "--json")
     assert {**json.loads(printed), "file_id": upload.id} == estimate
 
     batch = client.batches.create(
