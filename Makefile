@@ -48,13 +48,18 @@ test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q -m e2e $(PYTEST_ARGS)
 
 ## The full fault-injection run (random faults until 100 processes were killed, a 30 s Postgres
-## outage, a 5,000-line batch) and 10,000 fuzz cases; prints the figures. `make test` runs a
-## reduced form of both.
+## outage, a 5,000-line batch; the workers' recovery from the faults that once stalled them)
+## and 10,000 fuzz cases. Writes benchmarks/results/faults.md (passed or not) with the
+## command, date and commit. `make test` runs a reduced form of each.
 faults: $(STAMP)
-	mkdir -p var/faults
+	rm -rf var/faults && mkdir -p var/faults
+	@start=$$(date +%s); \
 	FAULTS_FULL=1 FUZZ_CASES=10000 FAULTS_REPORT_DIR=var/faults $(BIN)/python -m pytest -q -s \
-		tests/faults/test_fuzz.py tests/faults/test_faults.py $(PYTEST_ARGS)
-	@cat var/faults/faults.md
+		tests/faults/test_fuzz.py tests/faults/test_faults.py $(PYTEST_ARGS); \
+	status=$$?; \
+	$(BIN)/python -m tests.faults.report var/faults benchmarks/results/faults.md \
+		--command "make faults" --seconds $$(( $$(date +%s) - start )) --status $$status; \
+	exit $$status
 
 ## ruff's rules and format, and the layering contract in pyproject.toml [tool.importlinter].
 lint: $(STAMP)

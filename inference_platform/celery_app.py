@@ -52,6 +52,16 @@ def make_celery(
     transport = {
         "visibility_timeout": VISIBILITY_TIMEOUT,
         "socket_connect_timeout": 3,
+        # A broker connection that stops answering (cut silently by a firewall or a NAT, a
+        # paused server) must not hold a worker. kombu gives its commands no socket timeout
+        # by default: Celery's consumer sends its worker heartbeat from its event loop, and
+        # one sent on such a connection blocked that loop for good, so the worker stayed
+        # alive and consumed nothing. Here a command gives up after 3 s (Redis answers in
+        # well under one), and a consumer whose BRPOP (1 s) went unanswered for 3 s drops the
+        # connection and reconnects; a connection idle for 2 s is pinged before it is used.
+        "socket_timeout": 3,
+        "socket_keepalive": True,
+        "health_check_interval": 2,
         # Emulated priorities (separate lists per step).
         "queue_order_strategy": "priority",
         "priority_steps": list(range(10)),

@@ -37,6 +37,7 @@ from typing import Any
 
 import redis
 
+from inference_platform import redis_pools
 from inference_platform.engines.base import TokenLogprob
 from inference_platform.hub import Hub, Subscription
 
@@ -347,13 +348,15 @@ class NoWorker(Exception):
 def redis_client(url: str, max_connections: int = 256) -> redis.Redis[bytes]:
     """A client tuned for the event channel: fail fast when Redis is down, and wait for a
     free connection rather than fail when the pool is busy."""
-    # Reads block for up to 5 s (XREAD BLOCK); the socket timeout must be longer than that.
-    pool = redis.BlockingConnectionPool.from_url(
+    # Reads block for up to 5 s (XREAD BLOCK); the socket timeout must be longer than that,
+    # and short enough that a connection cut silently (no reset reaches us) holds a thread,
+    # a worker's feed included, for seconds rather than half a minute.
+    pool = redis_pools.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
         timeout=10,
         socket_connect_timeout=3,
-        socket_timeout=30,
+        socket_timeout=8,
         socket_keepalive=True,
         health_check_interval=30,
     )

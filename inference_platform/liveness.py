@@ -27,6 +27,15 @@ EPOCH_KEY = "live:epoch"
 STARTING_SECONDS = 600.0
 
 
+def beat_client(url: str) -> redis.Redis[bytes]:
+    """A client of its own for a worker's heartbeat and watchdog: short socket timeouts and
+    no shared pool, so neither can wait behind other threads' connections or a silent
+    Redis for longer than a beat."""
+    return redis.Redis.from_url(
+        url, socket_timeout=2, socket_connect_timeout=1, socket_keepalive=True, max_connections=4
+    )
+
+
 def _key(queue: str) -> str:
     return f"live:{queue}"
 

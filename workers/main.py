@@ -38,6 +38,11 @@ def _celery(platform: Platform) -> Celery:
     app = platform.celery
     app.set_current()
     app.set_default()
+    # Our consumer reconnects every second and can be told to start over (the watchdog);
+    # it keeps trying for as long as the broker is away: a worker is of no use without it,
+    # and one that gave up would need a person to start it again.
+    app.conf.worker_consumer = "workers.consumer:Consumer"
+    app.conf.broker_connection_max_retries = None
     return app
 
 

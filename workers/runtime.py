@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import redis
 
 from inference_platform import liveness
 from inference_platform.capacity import meter
@@ -22,6 +25,7 @@ from inference_platform.jobs.feed import Feed
 from inference_platform.jobs.leases import LeaseKeeper
 from inference_platform.platform import Platform
 from inference_platform.tiers import BATCH, REALTIME
+from workers.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,9 @@ class Runtime:
     stopping: threading.Event = field(default_factory=threading.Event)
     feeds: dict[str, Feed] = field(default_factory=dict)
     leases: LeaseKeeper | None = None
+    # When the heartbeat last ended a beat, announced or not (monotonic).
+    beat_at: float = field(default_factory=time.monotonic)
+    watchdog: Watchdog | None = None
     _housekeeper: Housekeeper | None = None
 
     def engine_host(self) -> EngineHost:
@@ -56,10 +63,16 @@ class Runtime:
 
     def start_background(self) -> None:
         """Heartbeat (so the API knows we serve our queues), the cancel listener, and one
-        feed per tier for durable work (woken by hints, and once now for work left over)."""
-        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        feed per tier for durable work (woken by hints, and once now for work left over);
+        then the watchdog over them all."""
+        # The heartbeat's own client: it never waits behind the feeds' connections.
+        beats = liveness.beat_client(self.platform.settings.redis_url)
+        threading.Thread(
+            target=self._heartbeat, args=(beats,), name="heartbeat", daemon=True
+        ).start()
         if self.host is None or self.model is None:
             self._housekeeper = Housekeeper(self.platform)
+            self._watch(beats)
             return
         meter.METER.configure(self.engine_slots or 1)
         threading.Thread(target=self._listen_cancels, name="cancels", daemon=True).start()
@@ -80,6 +93,20 @@ class Runtime:
             )
             self.feeds[tier] = feed
             feed.wake()
+        self._watch(beats)
+
+    def _watch(self, client: redis.Redis[bytes]) -> None:
+        leases = self.leases
+        self.watchdog = Watchdog(
+            client,
+            self.queues,
+            beat_at=lambda: self.beat_at,
+            leases_at=lambda: leases.turned_at if leases is not None else None,
+            hand_back=self.stop,
+            lease_seconds=self.platform.settings.lease_seconds,
+            stopping=self.stopping,
+        )
+        self.watchdog.start()
 
     def wake(self, tier: str, model: str) -> None:
         """A hint arrived: durable work of ``tier`` may wait for ``model``."""
@@ -105,18 +132,19 @@ class Runtime:
         if self.leases is not None:
             self.leases.stop()
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, client: redis.Redis[bytes]) -> None:
         interval = self.platform.settings.worker_heartbeat_seconds
         while not self.stopping.is_set():
             try:
-                liveness.announce(self.platform.redis, self.queues, self.name)
+                liveness.announce(client, self.queues, self.name)
                 if self.model is not None:  # what the engine managed, for the capacity model
-                    meter.publish(self.platform.redis, self.model, self.name, interval * 10)
+                    meter.publish(client, self.model, self.name, interval * 10)
             except Exception as exc:  # Redis restarts must not kill the worker
                 log.warning("heartbeat failed: %s", exc)
+            self.beat_at = time.monotonic()
             self.stopping.wait(interval)
         try:
-            liveness.withdraw(self.platform.redis, self.queues, self.name)
+            liveness.withdraw(client, self.queues, self.name)
         except Exception:
             pass
 

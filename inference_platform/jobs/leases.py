@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from inference_platform.engines.host import EngineHost
 from inference_platform.jobs import store
@@ -27,6 +28,9 @@ class LeaseKeeper:
         self._lost: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        # When a renewal round last ended, renewed or not (monotonic): the worker's watchdog
+        # tells a keeper waiting on a dead database from one that is itself stuck.
+        self.turned_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
         self._thread.start()
 
@@ -47,21 +51,33 @@ class LeaseKeeper:
     def stop(self) -> None:
         self._stopping.set()
 
+    @property
+    def holding(self) -> int:
+        with self._lock:
+            return len(self._held)
+
     def _run(self) -> None:
         while not self._stopping.wait(self.lease / 3):
-            with self._lock:
-                held = dict(self._held)
-            if not held:
-                continue
             try:
-                alive = store.renew(self.platform, held, self.lease)
-            except Exception as exc:  # Postgres away: try again; the lease has slack
-                log.warning("lease renewal failed: %s", exc)
-                continue
-            for request_id in set(held) - alive:
-                with self._lock:
-                    if self._held.get(request_id) != held[request_id]:
-                        continue  # finished meanwhile
-                    self._lost.add(request_id)
-                log.info("lease of %s lost; aborting its generation", request_id)
-                self.host.abort_group(request_id)
+                self._renew()
+            except Exception:  # nothing may end this thread: a lapsed lease retries the work
+                log.exception("lease renewal failed")
+            self.turned_at = time.monotonic()
+
+    def _renew(self) -> None:
+        with self._lock:
+            held = dict(self._held)
+        if not held:
+            return
+        try:
+            alive = store.renew(self.platform, held, self.lease)
+        except Exception as exc:  # Postgres away: try again; the lease has slack
+            log.warning("lease renewal failed: %s", exc)
+            return
+        for request_id in set(held) - alive:
+            with self._lock:
+                if self._held.get(request_id) != held[request_id]:
+                    continue  # finished meanwhile
+                self._lost.add(request_id)
+            log.info("lease of %s lost; aborting its generation", request_id)
+            self.host.abort_group(request_id)

@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 
 from inference_platform.db import Database, migrate
 from inference_platform.settings import Settings
+from tests.faults.blackhole import Blackhole
 from tests.helpers import eventually
 from tests.stack import Stack, free_port
 
@@ -180,11 +181,16 @@ class Figures:
     fuzz_500s: int = 0
 
     def table(self) -> str:
+        k = self.kills
         p50 = statistics.median(self.pickups) if self.pickups else float("nan")
         p95 = _percentile(self.pickups, 95)
         rows = [
             ("kills (worker/control/api)", self._kills()),
-            ("redis flush + restart, postgres restart + outage", str(self.kills["other"])),
+            (
+                "redis faults (flush/restart), postgres faults (restart/outage)",
+                f"{k['flush'] + k['redis restart']} ({k['flush']}/{k['redis restart']}), "
+                f"{k['postgres restart'] + k['outage']} ({k['postgres restart']}/{k['outage']})",
+            ),
             ("accepted ids (batch lines, responses, realtime)", str(self.accepted)),
             ("lost", str(self.lost)),
             ("doubled (custom_id twice, usage twice)", str(self.doubled)),
@@ -219,12 +225,19 @@ def _percentile(values: list[float], pct: int) -> float:
 class FaultRun:
     """The private stack under load, with the faults to inject into it."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, proxy: bool = False) -> None:
         self.home = home
         (home / "logs").mkdir(parents=True, exist_ok=True)
         self.services = PrivateServices(home)
         self.services.start()
         self.settings = fault_settings(self.services, home)
+        # With ``proxy`` the platform reaches Redis through a proxy that can go silent.
+        self.proxy: Blackhole | None = None
+        if proxy:
+            self.proxy = Blackhole(self.services.redis_port)
+            self.proxy.start()
+            proxied = f"redis://127.0.0.1:{self.proxy.port}/0"
+            self.settings = self.settings.replace(redis_url=proxied)
         self.stack = Stack(self.settings, home / "logs")
         self.db = Database(self.settings.database_url, pool_size=2)
         self.figures = Figures()
@@ -253,6 +266,8 @@ class FaultRun:
             t.join(30)
         self.stack.stop()
         self.db.dispose()
+        if self.proxy is not None:
+            self.proxy.stop()
         self.services.stop()
 
     # -- load -------------------------------------------------------------------------------
@@ -384,12 +399,12 @@ class FaultRun:
 
     def flush_redis(self) -> None:
         self.services.redis().flushall()
-        self.figures.kills["other"] += 1
+        self.figures.kills["flush"] += 1
 
     def restart_redis(self) -> None:
         self.services.stop_redis()
         self.services.start_redis()
-        self.figures.kills["other"] += 1
+        self.figures.kills["redis restart"] += 1
 
     def restart_postgres(self, outage: float = 0.0) -> None:
         self.services.stop_postgres()
@@ -397,7 +412,7 @@ class FaultRun:
         self._stop.wait(outage)
         self.services.start_postgres()
         self.outage.clear()
-        self.figures.kills["other"] += 1
+        self.figures.kills["outage" if outage else "postgres restart"] += 1
 
     # -- checks -----------------------------------------------------------------------------
     def settle(self, batch_id: str, responses: list[str], timeout: float) -> None:
