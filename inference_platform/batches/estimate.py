@@ -14,6 +14,7 @@ within it (exactly ``low`` when the engine found every shared prefix cached). No
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -119,7 +120,10 @@ def count(
             if url not in checks:
                 raise invalid(f"Line {line_no}: batches for {url} are not supported.", "url")
             validator = LineValidator(
-                url, checks[url], lambda m: _batch_model(catalog, m), settings.batch_max_lines
+                url,
+                checks[url],
+                functools.partial(_batch_model, catalog, endpoint=url),
+                settings.batch_max_lines,
             )
         if validator is None:
             if line.strip():
@@ -141,9 +145,14 @@ def count(
     return str(validator.model), endpoint, counter.totals, counter.counter
 
 
-def _batch_model(catalog: Catalog, model: str) -> bool:
+def _batch_model(catalog: Catalog, model: str, endpoint: str) -> bool:
+    """As batch validation decides it: a model of the wrong kind for the endpoint (an
+    embedding model on Chat, a chat model on embeddings) is a 400, not a price."""
     spec = catalog.get(model)
-    return spec is not None and spec.serves(BATCH)
+    if spec is None:
+        return False
+    spec.check_task(embeddings=endpoint == EMBEDDINGS)
+    return spec.serves(BATCH)
 
 
 def estimate(
