@@ -212,6 +212,7 @@ def _connection(command: Any) -> Any:
 
 
 @batch.command()
+@_api_errors
 @click.argument("batch_id")
 @_connection
 def status(batch_id: str, base_url: str, api_key: str) -> None:
@@ -224,6 +225,7 @@ def status(batch_id: str, base_url: str, api_key: str) -> None:
 
 
 @batch.command()
+@_api_errors
 @click.argument("batch_id")
 @click.option("--window", default=None, help="Completion window (default: the original's).")
 @click.option("--wait/--no-wait", default=False, help="Follow the new batch and download it.")

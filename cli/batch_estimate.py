@@ -64,4 +64,10 @@ def estimate(file: Path, model: str | None, window: str, as_json: bool) -> None:
         found = price(_lines(file), load_catalog(settings), settings, model=model, window=window)
     except PlatformError as err:
         raise click.ClickException(err.message) from None
+    except OSError as err:  # the tokenizer's files: a catalog path relative to another directory
+        raise click.ClickException(
+            f"cannot load the model's tokenizer ({err}). The demo models live under "
+            f"{settings.var_path}: run this where `make run` runs, or set INFERENCE_VAR_DIR "
+            "(or INFERENCE_MODELS) as the platform has it."
+        ) from None
     click.echo(json.dumps(found, indent=2) if as_json else render(found, file.name))
