@@ -38,6 +38,9 @@ _RESULTS = {
     "cancelled": "canceled",
     "expired": "expired",
 }
+# A batch cancelled or expired while validating ends with no request rows: every request
+# then ended that way without running.
+_ENDED_UNRUN = {"cancelled": "canceled", "expired": "expired"}
 
 
 def _lines(platform: Platform, requests: list[dict[str, Any]]) -> list[bytes]:
@@ -135,8 +138,12 @@ def _object(
     counts = {kind: statuses.get(status, 0) for status, kind in _RESULTS.items()}
     if batch.status == "failed":  # refused as a whole at validation: every request errored
         counts["errored"] = mark.request_count
-    counts["processing"] = max(0, mark.request_count - sum(counts.values()))
+    left = max(0, mark.request_count - sum(counts.values()))
     ended = batch.status in BATCH_FINAL_STATUSES
+    if ended and batch.status in _ENDED_UNRUN:
+        counts[_ENDED_UNRUN[batch.status]] += left
+        left = 0
+    counts["processing"] = left
     return {
         "id": batch.id,
         "type": "message_batch",
@@ -236,6 +243,8 @@ def results(platform: Platform, owner: str, batch_id: str) -> Iterator[str]:
         batch, _ = _load(s, owner, batch_id)
         if batch.status not in BATCH_FINAL_STATUSES:
             raise invalid(f"Message batch '{batch_id}' has not ended; its results come then.")
+        unrun = _ENDED_UNRUN.get(batch.status)
+        input_file_id = batch.input_file_id
     sql = text(
         "SELECT custom_id, status, status_code, result, error FROM requests "
         "WHERE batch_id = :b ORDER BY line_no"
@@ -246,7 +255,20 @@ def results(platform: Platform, owner: str, batch_id: str) -> Iterator[str]:
             rows = conn.execution_options(stream_results=True, yield_per=1000).execute(
                 sql, {"b": batch_id}
             )
+            written = 0
             for row in rows:
+                written += 1
                 yield json.dumps(_result(row), separators=(",", ":")) + "\n"
+        if written == 0 and unrun is not None:
+            yield from _unrun_results(platform, input_file_id, unrun)
 
     return lines()
+
+
+def _unrun_results(platform: Platform, input_file_id: str, kind: str) -> Iterator[str]:
+    """One ``canceled`` or ``expired`` result per request of a batch that ended before any
+    of them was queued, in request order (the input file is written by ``create``)."""
+    for raw in files.upload_lines(platform, input_file_id):
+        if raw.strip():
+            line = {"custom_id": json.loads(raw)["custom_id"], "result": {"type": kind}}
+            yield json.dumps(line, separators=(",", ":")) + "\n"
