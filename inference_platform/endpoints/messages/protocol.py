@@ -216,6 +216,24 @@ class MessageInputFields(Schema):
         if choice.get("type") in ("any", "tool") and not names:
             raise _fail("tool_choice", "a forced tool call needs `tools`.")
 
+    @validates_schema
+    def _check_tool_results(self, data: dict[str, Any], **_: Any) -> None:
+        """Every ``tool_result`` answers an earlier ``tool_use``, said in Anthropic's terms
+        (the Chat request it becomes would say it in OpenAI's: `tool_call_id`, role `tool`)."""
+        used: set[str] = set()
+        for i, message in enumerate(data.get("messages") or ()):
+            content = message["content"]
+            for j, block in enumerate(content if isinstance(content, list) else ()):
+                if block["type"] == "tool_use":
+                    used.add(block["id"])
+                elif block["type"] == "tool_result" and block["tool_use_id"] not in used:
+                    raise _fail(
+                        f"messages[{i}].content[{j}].tool_use_id",
+                        f"unexpected `tool_use_id` found in `tool_result` blocks: "
+                        f"{block['tool_use_id']}. Each `tool_result` block must have a "
+                        "corresponding `tool_use` block in an earlier message.",
+                    )
+
 
 class MessageCreateRequestSchema(MessageInputFields):
     """``POST /v1/messages``."""
