@@ -21,6 +21,7 @@ from inference_platform.engines.base import (
     Engine,
     GenerationRequest,
 )
+from inference_platform.engines.gate import PriorityGate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,7 +41,7 @@ class EngineHost:
         self._active: dict[str, set[str]] = {}
         self._active_lock = threading.Lock()
         self._background_slots = background_slots
-        self._background_sem: asyncio.Semaphore | None = None
+        self._background_gate: PriorityGate | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -49,7 +50,7 @@ class EngineHost:
 
     async def _start(self) -> None:
         if self._background_slots:
-            self._background_sem = asyncio.Semaphore(self._background_slots)
+            self._background_gate = PriorityGate(self._background_slots)
         await self.engine.start()
 
     def stop(self) -> None:
@@ -114,9 +115,13 @@ class EngineHost:
 
         async def run() -> None:
             try:
-                if req.priority > 0 and self._background_sem is not None:
-                    async with self._background_sem:
+                gate = self._background_gate if req.priority > 0 else None
+                if gate is not None:
+                    await gate.acquire(req.priority)
+                    try:
                         await self._generate(req, sink)
+                    finally:
+                        gate.release()
                 else:
                     await self._generate(req, sink)
             except BaseException as exc:  # delivered to the caller, not lost in the loop

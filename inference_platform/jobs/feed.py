@@ -127,9 +127,11 @@ class Feed:
         self.capacity = max(1, capacity)
         # Pieces the engine runs at once for this feed; claimed ones past it wait in the
         # engine's queue. While the engine's slots are full and enough waits behind them,
-        # the feed claims only once ``refill`` pieces have room (half the margin).
+        # the feed claims only once ``refill`` pieces have room (half the margin, at most half
+        # the slots: however deep the feed, a more urgent line is claimed, at its deadline's
+        # priority, after half an engine batch of lines has ended).
         self.slots = min(self.capacity, max(1, slots or self.capacity))
-        self.refill = max(1, (self.capacity - self.slots + 1) // 2)
+        self.refill = max(1, min((self.slots + 1) // 2, (self.capacity - self.slots + 1) // 2))
         # Realtime requests held at once (running or waiting in the engine); past it, new
         # ones are refused at once with 503 and Retry-After instead of waiting unboundedly.
         self.live_capacity = live_capacity

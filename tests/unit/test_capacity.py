@@ -139,3 +139,57 @@ def test_meter_measures_throughput_while_busy(monkeypatch: pytest.MonkeyPatch) -
     assert reading.rate == pytest.approx(200.0, rel=0.1)
     assert reading.fullness == pytest.approx(1.0)
     assert reading.busy_fraction == pytest.approx(0.5, rel=0.05)
+
+
+def test_a_1h_line_overtakes_24h_lines_already_waiting_in_the_engine() -> None:
+    import asyncio
+
+    from inference_platform.engines.base import GenerationRequest, SamplingParams
+    from inference_platform.engines.simulated import SimulatedEngine
+
+    async def scenario() -> list[str]:
+        engine = SimulatedEngine("sim", None, {"tokens_per_second": 200, "batch_size": 1})
+        order: list[str] = []
+        now = 0.0
+
+        async def run(name: str, deadline: float) -> None:
+            rank = priority(deadline, now, 2)
+            request = GenerationRequest(name, "x", SamplingParams(max_tokens=2), priority=rank)
+            async for delta in engine.generate(request):
+                if delta.finish_reason:
+                    order.append(name)
+
+        tasks = [asyncio.create_task(run(f"day-{i}", now + DAY)) for i in range(4)]
+        await asyncio.sleep(0.001)  # the 24 h lines are in the engine: one runs, three wait
+        tasks.append(asyncio.create_task(run("hour", now + HOUR)))
+        await asyncio.gather(*tasks)
+        return order
+
+    order = asyncio.run(scenario())
+    assert order[0] == "day-0" and order[1] == "hour", order
+
+
+def test_the_shared_engine_gate_lets_the_line_due_sooner_pass() -> None:
+    import asyncio
+
+    from inference_platform.engines.gate import PriorityGate
+
+    async def scenario() -> list[str]:
+        gate, order = PriorityGate(1), []
+
+        async def line(name: str, rank: int) -> None:
+            await gate.acquire(rank)
+            order.append(name)
+            await asyncio.sleep(0.001)
+            gate.release()
+
+        day = [asyncio.create_task(line(f"day-{i}", 21)) for i in range(3)]
+        await asyncio.sleep(0)  # day-0 holds the gate; day-1 and day-2 wait
+        cancelled = asyncio.create_task(line("gone", 1))
+        await asyncio.sleep(0)
+        cancelled.cancel()  # an aborted waiter gives its turn away
+        hour = asyncio.create_task(line("hour", 12))
+        await asyncio.gather(*day, hour, return_exceptions=True)
+        return order
+
+    assert asyncio.run(scenario()) == ["day-0", "hour", "day-1", "day-2"]
