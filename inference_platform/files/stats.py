@@ -54,7 +54,7 @@ class LineStats:
             return
         entry = self.models.setdefault(
             body["model"][:200],
-            {"lines": 0, "prompt_tokens": 0, "output_tokens": 0, "unbounded": 0},
+            {"lines": 0, "prompt_tokens": 0, "output_tokens": 0, "unbounded": 0, "max_limit": 0},
         )
         entry["lines"] += 1
         entry["prompt_tokens"] += (
@@ -65,6 +65,7 @@ class LineStats:
             entry["unbounded"] += copies
         else:
             entry["output_tokens"] += limit * copies
+            entry["max_limit"] = max(entry.get("max_limit", 0), limit)
 
 
 def _output(url: Any, body: dict[str, Any]) -> tuple[int | None, int]:
@@ -120,3 +121,10 @@ def demand_of(
         "prompt_tokens": entry["prompt_tokens"],
         "output_tokens": output,
     }
+
+
+def largest_limit(stats: dict[str, Any] | None, model: str) -> int:
+    """The largest output limit one line for ``model`` sets (0 when none sets one, or the
+    file was counted before this was kept)."""
+    entry = ((stats or {}).get("models") or {}).get(model) or {}
+    return int(entry.get("max_limit", 0))

@@ -19,10 +19,11 @@ from inference_platform.batches.service import enqueue_validation
 from inference_platform.capacity import admission
 from inference_platform.capacity.model import Demand
 from inference_platform.db.models import Batch, File
+from inference_platform.endpoints.output_limits import context_window
 from inference_platform.endpoints.protocol import Page, page
 from inference_platform.errors import PlatformError, invalid, not_found
 from inference_platform.files import store
-from inference_platform.files.stats import demand_of
+from inference_platform.files.stats import demand_of, largest_limit
 from inference_platform.files.store import get_file
 from inference_platform.keys import REQUEST_KEY
 from inference_platform.platform import Platform
@@ -38,7 +39,9 @@ def _admit(
     """The batch's demand and estimated finish; a 429 when it cannot finish in ``window``.
 
     Files without counts (uploaded before they were kept) and files that validation will
-    refuse anyway (several models, a model not served) are let through unchecked.
+    refuse anyway (several models, a model not served, a line whose output limit is past the
+    model's context window) are let through unchecked: validation then names the bad line,
+    where admission would count its impossible limit as days of work and refuse with a 429.
     """
     found = demand_of(source.stats, platform.settings.default_max_tokens)
     if found is None:
@@ -46,6 +49,9 @@ def _admit(
     model, counts = found
     spec = platform.catalog.get(model)
     if spec is None or not spec.serves(BATCH):
+        return None, None
+    context = context_window(spec)
+    if context is not None and largest_limit(source.stats, model) > context:
         return None, None
     eta = admission.admit_batch(platform, model, window, Demand(**counts))
     return {**counts, "model": model}, datetime.fromtimestamp(eta, UTC)
