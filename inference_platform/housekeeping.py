@@ -1,11 +1,12 @@
 """The control role's periodic duties, run by beat's one ``control.tick`` task.
 
-Every tick tops up the hints of queues with queued work and sends the webhook deliveries that
-are due; every ``sweep_interval_seconds`` it also sweeps (lost work, lapsed leases, deadlines,
-batches), and every ``capacity_interval_seconds`` it re-estimates each model's capacity and
-the finish of every queued batch (``capacity.estimate``). One periodic task instead of one
-per duty: each beat entry costs beat a wake-up and the control worker a message every time,
-which on a host that shares its cores with an engine comes out of the engine's steps.
+Every tick tops up the hints of queues with queued work, retries work whose lease lapsed and
+sends the webhook deliveries that are due; every ``sweep_interval_seconds`` it also sweeps
+(lost work, lapsed leases, deadlines, batches), and every ``capacity_interval_seconds`` it
+re-estimates each model's capacity and the finish of every queued batch
+(``capacity.estimate``). One periodic task instead of one per duty: each beat entry costs
+beat a wake-up and the control worker a message every time, which on a host that shares its
+cores with an engine comes out of the engine's steps.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ class Housekeeper:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def tick(self) -> None:
-        duties: list[Callable[[Platform], object]] = [dispatch.dispatch, delivery.deliver_due]
+        # Lapsed leases every tick, not only with the sweep: a killed worker's work is
+        # waiting for no one from the moment its lease lapses (on sweep ticks this finds
+        # nothing left to do; the query is one index scan).
+        duties: list[Callable[[Platform], object]] = [
+            dispatch.dispatch,
+            delivery.deliver_due,
+            sweep.recover_lapsed,
+        ]
         settings = self.platform.settings
         if self._due("swept", settings.sweep_interval_seconds):
             duties.append(sweep.sweep)

@@ -45,6 +45,7 @@ def test_one_beat_entry_runs_every_duty_and_sweeps_on_its_interval(monkeypatch) 
     ran: list[str] = []
     monkeypatch.setattr(housekeeping.dispatch, "dispatch", lambda p: ran.append("dispatch"))
     monkeypatch.setattr(housekeeping.delivery, "deliver_due", lambda p: ran.append("webhooks"))
+    monkeypatch.setattr(housekeeping.sweep, "recover_lapsed", lambda p: ran.append("lapsed"))
 
     def failing_sweep(p: object) -> None:
         ran.append("sweep")
@@ -58,9 +59,10 @@ def test_one_beat_entry_runs_every_duty_and_sweeps_on_its_interval(monkeypatch) 
     for tick in range(5):  # a tick a second, each a little late or early
         clock[0] = 100.0 + tick + (0.05 if tick % 2 else -0.05)
         keeper.tick()
-    # Dispatch and webhooks every tick; the sweep on ticks 0, 2 and 4. A failing duty is
-    # logged and the others still run.
+    # Dispatch, webhooks and lapsed leases every tick; the sweep on ticks 0, 2 and 4. A
+    # failing duty is logged and the others still run.
     assert ran.count("dispatch") == 5 and ran.count("webhooks") == 5
+    assert ran.count("lapsed") == 5
     assert ran.count("sweep") == 3
     # The capacity model on ticks 0 and 4.
     assert ran.count("estimate") == 2
