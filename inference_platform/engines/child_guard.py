@@ -83,7 +83,26 @@ def _kill_all(psutil: Any, known: dict[int, float]) -> None:
             proc.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(victims, timeout=5)
+    _wait_dead(psutil, victims, timeout=5.0)
+
+
+def _wait_dead(psutil: Any, procs: list[Any], timeout: float) -> None:
+    """Wait until every process is gone or a zombie. The worker's own children stay zombies
+    until it reaps them, and a stopping worker reaps them only once this guard has exited
+    (``stop_guard``): waiting for them to vanish held every worker's shutdown for the whole
+    timeout, past a supervisor's grace period (honcho's 5 s)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_dead(psutil, proc) for proc in procs):
+            return
+        time.sleep(0.05)
+
+
+def _dead(psutil: Any, proc: Any) -> bool:
+    try:
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:  # gone (or no longer ours to see)
+        return True
 
 
 def main(pid: int) -> None:
