@@ -31,6 +31,8 @@ from inference_platform.settings import Settings
 DEFAULT_FORMATION = "web=1,engine=1,control=1,flower=1"
 # Procfile roles that host an engine: ``up`` starts them once per catalog model (--model NAME).
 ENGINE_ROLES = ("engine", "realtime", "flex", "batch")
+# How long `up` waits after Ctrl-C for its processes to stop before it kills them.
+STOP_WAIT_SECONDS = 20
 
 
 def _settings() -> Settings:
@@ -171,6 +173,7 @@ def _ready_url(settings: Settings, plan: list[tuple[str, str]]) -> str | None:
 )
 def up(formation: str, procfile: Path) -> None:
     """Start the whole platform (embedded Postgres and Redis when no URLs are set)."""
+    from honcho import manager as honcho_manager
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
 
@@ -209,6 +212,10 @@ def up(formation: str, procfile: Path) -> None:
     )
     # The key and URL come only once the platform can serve them (see _announce_when_ready).
     click.echo("\n  Starting; engines load their models first (vLLM: tens of seconds)\n")
+    # honcho SIGKILLs what has not stopped 5 s after Ctrl-C; an engine worker needs longer to
+    # hand its running work back and stop its engine (vLLM's CPU engine alone takes ~5 s), and
+    # killed, its work waits for its leases to lapse. honcho offers no setting for it.
+    honcho_manager.KILL_WAIT = STOP_WAIT_SECONDS
     manager = Manager()
     for name, cmd in plan:
         manager.add_process(name, cmd, env={**env, "HONCHO_PROCESS_NAME": name})
