@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 
 from api.context import owner, platform
-from api.validation import body, load, query
+from api.validation import body, optional_body, query
 from inference_platform.endpoints.batches import serving
 from inference_platform.endpoints.batches.protocol import (
     BatchCreateRequestSchema,
@@ -47,6 +47,5 @@ def cancel(batch_id: str) -> Response:
 def retry(batch_id: str) -> Response:
     """Run a finished batch's failed, expired and cancelled lines again, as a new batch."""
     schema = BatchRetryRequestSchema(platform().settings.window_seconds())
-    # The body is optional: the SDK's ``client.post(path, cast_to=Batch)`` sends none.
-    fields = body(schema) if request.get_data(cache=True).strip() else load(schema, {})
+    fields = optional_body(schema)
     return jsonify(serving.retry(platform(), owner(), batch_id, fields["completion_window"]))

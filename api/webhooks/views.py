@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from api.auth import require_admin
 from api.context import owner, platform
-from api.validation import body, query
+from api.validation import body, optional_body, query
 from inference_platform.endpoints.webhooks import serving
 from inference_platform.endpoints.webhooks.protocol import (
     WebhookEndpointCreateRequestSchema,
@@ -57,7 +57,7 @@ def delete(endpoint_id: str) -> Response:
 @bp.post("/webhook_endpoints/<endpoint_id>/rotate_secret")
 def rotate_secret(endpoint_id: str) -> Response:
     """A new signing secret, shown this once; optionally the old one signs for 24 h more."""
-    return jsonify(serving.rotate_secret(platform(), owner(), endpoint_id, body(_rotate)))
+    return jsonify(serving.rotate_secret(platform(), owner(), endpoint_id, optional_body(_rotate)))
 
 
 @bp.post("/webhook_endpoints/<endpoint_id>/test")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -119,6 +120,13 @@ def test_endpoint_management_through_the_sdk(
         # Both secrets verify while the old one is kept.
         for secret in (rotated.signing_secret, created.signing_secret):
             assert client.webhooks.unwrap(body, headers, secret=secret).type == "batch.failed"
+        # Every field of a rotation is optional: a bare POST with no body rotates too.
+        bare = httpx.post(
+            f"{client.base_url}webhook_endpoints/{created.id}/rotate_secret",
+            headers={"Authorization": f"Bearer {client.api_key}"},
+        )
+        assert bare.status_code == 200, bare.text
+        assert bare.json()["signing_secret"] not in (rotated.signing_secret, None)
 
         with pytest.raises(openai.BadRequestError):
             client.webhooks.create(
