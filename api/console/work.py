@@ -27,11 +27,19 @@ ERROR_LINES_SHOWN = 100
 PAGE_SIZE = 50
 
 
+# Statuses whose failed lines were closed unanswered (cancelled, expired), not processed.
+_CLOSED_UNANSWERED = ("cancelling", "cancelled", "expired")
+
+
 def progress(batch: dict[str, Any]) -> dict[str, int]:
-    """Lines done (completed or failed) of the total, and the percentage, for the bar."""
+    """Lines done of the total, and the percentage, for the bar: completed or failed while the
+    batch runs; only completed once it was cancelled or expired, so a batch closed with its
+    lines unanswered does not read as finished work."""
     counts = batch.get("request_counts") or {}
     total = int(counts.get("total") or 0)
-    done = int(counts.get("completed") or 0) + int(counts.get("failed") or 0)
+    done = int(counts.get("completed") or 0)
+    if batch["status"] not in _CLOSED_UNANSWERED:
+        done += int(counts.get("failed") or 0)
     percent = 100 if batch["status"] == "completed" else (100 * done // total if total else 0)
     return {"total": total, "done": done, "percent": percent}
 

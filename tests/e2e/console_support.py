@@ -113,8 +113,10 @@ class Tab:
         return str(self.page.inner_text("main"))
 
 
-def open_tab(browser: Any, console: Console) -> Tab:
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 800})
+def open_tab(browser: Any, console: Console, width: int = 1280, height: int = 800) -> Tab:
+    context = browser.new_context(
+        accept_downloads=True, viewport={"width": width, "height": height}
+    )
     page = context.new_page()
     tab = Tab(console, page)
     page.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)

@@ -288,3 +288,21 @@ def test_limits_and_a_webhook_endpoint(tab: Tab, console: Console, api_key: str)
         server.shutdown()
         server.server_close()
     assert tab.errors == []
+
+
+def test_a_phone_width_screen_scrolls_tables_not_the_page(
+    browser: Any, console: Console, api_key: str
+) -> None:
+    phone = open_tab(browser, console, width=390, height=844)
+    try:
+        phone.sign_in(api_key)
+        for path in ("/batches", "/usage", "/keys"):
+            phone.go(path)
+            # The page is as wide as the screen; a wide table scrolls inside itself.
+            width = phone.page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+        phone.go("/batches")
+        phone.shot("phone-batches")
+        assert phone.script_errors() == []
+    finally:
+        phone.page.context.close()

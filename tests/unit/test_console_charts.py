@@ -35,6 +35,9 @@ def test_an_empty_period_is_said_so() -> None:
         ({"total": 12, "completed": 3, "failed": 3}, "in_progress", 50),
         ({"total": 0, "completed": 0, "failed": 0}, "validating", 0),
         ({"total": 4, "completed": 4, "failed": 0}, "completed", 100),
+        # Cancelled or expired: the unanswered lines count as failed, not as done.
+        ({"total": 50, "completed": 0, "failed": 50}, "cancelled", 0),
+        ({"total": 10, "completed": 4, "failed": 6}, "expired", 40),
     ],
 )
 def test_progress_counts_done_and_failed_lines(
