@@ -118,7 +118,12 @@ def csrf_ok() -> bool:
     """Does this POST carry its session's CSRF token?"""
     sent = request.form.get("csrf_token", "")
     session = g.get("session")
-    return session is not None and bool(sent) and hmac.compare_digest(sent, session.csrf)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a forged form may send any).
+    return (
+        session is not None
+        and bool(sent)
+        and hmac.compare_digest(sent.encode(errors="replace"), session.csrf.encode())
+    )
 
 
 def save(response: Response) -> Response:

@@ -81,6 +81,10 @@ def test_refusals(web: FlaskClient, db: Database) -> None:
     forged = web.post("/console/sign-in", data={"api_key": "sk-wrong"})
     assert forged.status_code == 403
     assert "CSRF token" in forged.get_data(as_text=True)
+    # A forged token of any text is refused the same way, not a 500.
+    for junk in ("é" * 43, "\u00ff\u4e00", "x" * 10_000):
+        odd = web.post("/console/sign-out", data={"csrf_token": junk})
+        assert odd.status_code == 403, junk
 
     member, _ = create_key(db, tenant="console-pages", name="member", role=MEMBER)
     _sign_in(web, member)
