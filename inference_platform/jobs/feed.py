@@ -47,6 +47,9 @@ FLUSH_SECONDS = 0.5
 CLAIM_EVERY_SECONDS = 1.0
 # After a database error, wait this long before claiming again.
 RETRY_SECONDS = 1.0
+# Realtime request ids a feed remembers to drop a redelivered task (far more than it can
+# take in the time a broker takes to give a message back).
+LIVE_SEEN = 65536
 
 _DONE = object()
 _NEW = object()
@@ -143,6 +146,8 @@ class Feed:
         # Usage of finished realtime requests, recorded in one insert per turn.
         self._bills: list[dict[str, Any]] = []
         self._pacer = Pacer(ctx.platform.settings.stream_events_per_second)
+        # Ids of the realtime requests taken lately, oldest first (see ``_redelivered``).
+        self._live_seen: dict[str, None] = {}
         # Events of this turn that passed the pacer, published together at its end.
         self._unsent: list[tuple[str, Event]] = []
         self._journal = usage_spool.Journal(ctx.platform.settings.var_path, tier)
@@ -279,7 +284,7 @@ class Feed:
         True when a piece of durable work finished, so there is room to claim more."""
         finished = False
         out: list[tuple[str, Event]] = []
-        items = list(self._drain())
+        items = [item for item in self._drain() if not self._redelivered(item)]
         self._announce([a for a, _, item in items if item is _NEW and isinstance(a, LiveAttempt)])
         for attempt, j, item in items:
             if item is _NEW:
@@ -300,6 +305,23 @@ class Feed:
         self._stage(out)
         self._flush()
         return finished
+
+    def _redelivered(self, item: Item) -> bool:
+        """A realtime request this feed has already taken: its task came again (Celery gives
+        an unacknowledged message back when the broker connection drops and returns). Run
+        twice, its second start would collide with the first inside the engine and answer
+        the waiting client with that error, or bill it twice."""
+        attempt, _, kind = item
+        if kind is not _NEW or not isinstance(attempt, LiveAttempt):
+            return False
+        rid = attempt.work.id
+        if rid in self._live_seen:
+            log.info("ignoring a second delivery of realtime request %s", rid)
+            return True
+        self._live_seen[rid] = None
+        if len(self._live_seen) > LIVE_SEEN:
+            del self._live_seen[next(iter(self._live_seen))]
+        return False
 
     def _announce(self, arrived: list[LiveAttempt]) -> None:
         """Publish the starts of realtime requests that arrived together in one round trip

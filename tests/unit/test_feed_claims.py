@@ -57,3 +57,34 @@ def test_a_failed_write_of_results_is_retried_at_the_claims_pace() -> None:
     recorder.retry_at = 0.0  # a second later
     recorder.flush()
     assert len(tries) == 3 and recorder.pending
+
+
+def test_a_realtime_request_delivered_twice_runs_once(tmp_path: Path) -> None:
+    """Celery gives an unacknowledged realtime task back when the broker connection drops and
+    returns; its second copy must not start the request again (in the engine it collided with
+    the first and answered the client 500)."""
+    from inference_platform.jobs import feed as feed_module
+    from inference_platform.jobs.embedding import live_attempt
+
+    f = feed(tmp_path, capacity=4)
+
+    def delivery(rid: str) -> tuple[object, int, object]:
+        payload = {
+            "id": rid,
+            "endpoint": "/v1/chat/completions",
+            "model": "m",
+            "tier": "realtime",
+            "owner": "t",
+            "body": {},
+        }
+        attempt = live_attempt(payload, worker="w", queue="realtime.m")
+        return (attempt, -1, feed_module._NEW)
+
+    assert not f._redelivered(delivery("chatcmpl-1"))  # type: ignore[arg-type]
+    assert f._redelivered(delivery("chatcmpl-1"))  # type: ignore[arg-type]
+    assert not f._redelivered(delivery("chatcmpl-2"))  # type: ignore[arg-type]
+    # Only the newest ids are kept: an old one is forgotten, not held forever.
+    for i in range(feed_module.LIVE_SEEN):
+        f._redelivered(delivery(f"later-{i}"))  # type: ignore[arg-type]
+    assert len(f._live_seen) == feed_module.LIVE_SEEN
+    assert not f._redelivered(delivery("chatcmpl-1"))  # type: ignore[arg-type]
