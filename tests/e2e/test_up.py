@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,7 +24,9 @@ MODELS = ("first-sim", "second-sim")
 
 @pytest.fixture(scope="module")
 def up_stack(var_dir: Path) -> Iterator[tuple[Stack, str]]:
-    home = var_dir / "up-stack"
+    # A directory of its own per instance: test_console_up runs this fixture too, and a log
+    # left by that run would hold a "Ready" line before this one's platform is up.
+    home = Path(tempfile.mkdtemp(prefix="up-stack-", dir=var_dir))
     (home / "logs").mkdir(parents=True, exist_ok=True)
     services = Services.start(home)
     models = [
@@ -65,12 +68,12 @@ def test_up_starts_one_engine_worker_per_model(up_stack: tuple[Stack, str]) -> N
     for name in MODELS:
         assert f"engine.{name}.1" in log
         assert f"{name:<16} simulated engine" in log
-    client = openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0, timeout=30)
-    for name in MODELS:
-        done = client.chat.completions.create(
-            model=name, messages=[{"role": "user", "content": "hi"}], max_tokens=4
-        )
-        assert done.choices[0].message.content
+    with openai.OpenAI(base_url=stack.base_url, api_key=key, max_retries=0, timeout=30) as client:
+        for name in MODELS:
+            done = client.chat.completions.create(
+                model=name, messages=[{"role": "user", "content": "hi"}], max_tokens=4
+            )
+            assert done.choices[0].message.content
 
 
 def test_up_prints_the_key_only_once_ready(up_stack: tuple[Stack, str]) -> None:
