@@ -6,25 +6,46 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
 from inference_platform.batches import lifecycle
+from inference_platform.db import migrate
 from inference_platform.endpoints.batches import serving as batch_serving
 from inference_platform.endpoints.messages import batches as message_batches
 from inference_platform.errors import PlatformError
 from inference_platform.files.store import upload_lines
 from inference_platform.platform import Platform
 from inference_platform.settings import Settings
+from tests.stack import Services
 
 MODEL = "sim-unrun"
 BASE = "http://test/v1/messages/batches"
 
 
+@pytest.fixture(scope="module")
+def own_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """A database and Redis db of their own: the session's stack, when one runs, has a control
+    role on the shared ones that would validate (and fail) these batches before the cancel."""
+    services = Services.start(tmp_path_factory.mktemp("unrun"))
+    try:
+        migrate.upgrade(services.database_url)
+        yield services
+    finally:
+        services.stop()
+
+
 @pytest.fixture
-def platform(settings: Settings) -> Platform:
+def platform(settings: Settings, own_services: Services) -> Platform:
     catalog = [{"name": MODEL, "engine": "simulated", "engine_args": {"tokens_per_second": 0}}]
-    return Platform(settings.replace(models=json.dumps(catalog)))
+    return Platform(
+        settings.replace(
+            models=json.dumps(catalog),
+            database_url=own_services.database_url,
+            redis_url=own_services.redis_url,
+        )
+    )
 
 
 def _requests(n: int) -> list[dict[str, object]]:
